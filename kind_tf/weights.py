@@ -1,0 +1,138 @@
+"""kind-tf's own weights format: one folder per model, one ``.weights.h5`` file per KinD stage.
+
+    WEIGHTS_DIR/
+      config.json           {"format": "kind_tf.kind", "stages": {stage: {"class": ..., "config": {...}}}, ...}
+      decom.weights.h5
+      restore.weights.h5    (absent for the original release, which never shipped one)
+      adjust.weights.h5
+
+``config.json`` records which network each stage uses (e.g. the restore stage's backbone and its
+config), so enhance.py, evaluate.py and export build the right network without extra flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from kind_tf.models import DecomNet, IlluminationAdjustNet, RestorationNet
+
+FORMAT = "kind_tf.kind"
+STAGES = ("decom", "restore", "adjust")
+
+# Name → class of every network a KinD stage can use; the improved U-Net registers itself here.
+STAGE_CLASSES: dict[str, type[keras.Model]] = {
+    "DecomNet": DecomNet,
+    "RestorationNet": RestorationNet,
+    "IlluminationAdjustNet": IlluminationAdjustNet,
+}
+DEFAULT_CLASSES = {"decom": "DecomNet", "restore": "RestorationNet", "adjust": "IlluminationAdjustNet"}
+
+
+class WeightsError(RuntimeError):
+    """A weights folder is missing, incomplete or does not fit the network it describes."""
+
+
+def build_stage(stage: str, class_name: str | None = None, config: dict[str, Any] | None = None) -> keras.Model:
+    """Create the (unbuilt) network of ``stage``, built with one tiny forward pass so it has weights."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown KinD stage {stage!r}; expected one of {STAGES}")
+    class_name = class_name or DEFAULT_CLASSES[stage]
+    if class_name not in STAGE_CLASSES:
+        raise WeightsError(f"unknown network class {class_name!r} for stage {stage!r}; known: {sorted(STAGE_CLASSES)}")
+    model = STAGE_CLASSES[class_name].from_config(dict(config or {}))
+    build_model(model, stage)
+    return model
+
+
+def build_model(model: keras.Model, stage: str) -> None:
+    """Create a stage network's variables by calling it once on a small zero input."""
+    image = np.zeros((1, 8, 8, 3), np.float32)
+    single = np.zeros((1, 8, 8, 1), np.float32)
+    if stage == "decom":
+        model(image)
+    elif stage == "restore":
+        model([image, single])
+    else:
+        model([single, single])
+
+
+def stage_class_name(model: keras.Model) -> str:
+    return type(model).__name__
+
+
+def save_weights(out_dir: str | os.PathLike, models: dict[str, keras.Model],
+                 metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``models`` ({stage: network}) and a config.json into ``out_dir``.
+
+    Each file is written to a temporary name and renamed, so an interrupted save never leaves a
+    half-written weights file in place of a good one.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = out_dir / "config.json"
+    config = read_config(out_dir) if config_path.exists() else {"format": FORMAT, "stages": {}}
+    for stage, model in models.items():
+        if stage not in STAGES:
+            raise ValueError(f"unknown KinD stage {stage!r}; expected one of {STAGES}")
+        final = out_dir / f"{stage}.weights.h5"
+        tmp = out_dir / f".{stage}.tmp.weights.h5"
+        model.save_weights(tmp)
+        os.replace(tmp, final)
+        config["stages"][stage] = {"class": stage_class_name(model), "config": model.get_config()}
+    if metadata:
+        config.setdefault("metadata", {}).update(metadata)
+    _write_json_atomic(config_path, config)
+    return out_dir
+
+
+def read_config(weights_dir: str | os.PathLike) -> dict[str, Any]:
+    path = Path(weights_dir) / "config.json"
+    if not path.is_file():
+        raise WeightsError(f"{weights_dir}: not a kind-tf weights folder (no config.json)")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise WeightsError(f"{path}: unreadable weights config ({error})") from None
+    if config.get("format") != FORMAT:
+        raise WeightsError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
+    return config
+
+
+def has_stage(weights_dir: str | os.PathLike, stage: str) -> bool:
+    return (Path(weights_dir) / f"{stage}.weights.h5").is_file()
+
+
+def load_stage(weights_dir: str | os.PathLike, stage: str) -> keras.Model:
+    """Build the network recorded for ``stage`` in ``weights_dir`` and load its weights."""
+    weights_dir = Path(weights_dir)
+    config = read_config(weights_dir)
+    entry = config["stages"].get(stage)
+    path = weights_dir / f"{stage}.weights.h5"
+    if entry is None or not path.is_file():
+        raise WeightsError(f"{weights_dir}: no weights for the {stage!r} stage")
+    model = build_stage(stage, entry.get("class"), _strip_base_config(entry.get("config", {})))
+    try:
+        model.load_weights(path)
+    except Exception as error:  # h5py / keras raise many types for corrupt or mismatched files
+        raise WeightsError(f"{path}: cannot load {stage} weights ({type(error).__name__}: {error})") from None
+    return model
+
+
+def _strip_base_config(config: dict[str, Any]) -> dict[str, Any]:
+    # keras.Model's base config (name, trainable, dtype) must not pin the layer name on reload.
+    return {k: v for k, v in config.items() if k not in ("name", "trainable", "dtype")}
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, path)
