@@ -1,0 +1,71 @@
+#!/usr/bin/env python
+"""Enhance dark photos with kind-tf.
+
+    python enhance.py                       # the bundled sample → enhanced/
+    python enhance.py photos/ a.jpg "b/*.png" -o out/ --ratio auto --save-intermediates
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+NO_WEIGHTS_HELP = (
+    "no weights found at {path}. Get weights by training them "
+    "(python train.py --stage decom|restore|adjust --data DIR --run-dir RUN; weights land in RUN/weights) "
+    "or by converting the original KinD release "
+    "(python -m kind_tf.convert kind-tf1 --decom DIR --adjust DIR [--restore DIR] --out DIR), "
+    "then pass --weights DIR."
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="*", help="image files, folders or glob patterns (default: bundled sample)")
+    parser.add_argument("-o", "--out-dir", default="enhanced", help="output folder (default: enhanced/)")
+    parser.add_argument("--ratio", default="5.0",
+                        help="brightening ratio for KinD's adjust net, or 'auto' (from the image's own illumination)")
+    parser.add_argument("--weights", default=None, help="kind-tf weights folder (default: checkpoints/kind)")
+    parser.add_argument("--model", default="kind", choices=["kind"], help="enhancement model")
+    parser.add_argument("--save-intermediates", action="store_true",
+                        help="also save R, I, restored R, adjusted I and a side-by-side grid")
+    parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
+    parser.add_argument("--no-normalize", action="store_true",
+                        help="skip the original's per-image min-max stretch of the input")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from kind_tf.enhance_job import SAMPLE_IMAGE, enhance_files
+    from kind_tf.inference import KinD, default_weights_dir, parse_ratio
+    from kind_tf.weights import WeightsError
+
+    try:
+        parse_ratio(args.ratio)
+    except ValueError as error:
+        print(f"error: --ratio: {error}", file=sys.stderr)
+        return 2
+    weights = Path(args.weights) if args.weights else default_weights_dir()
+    if not (weights / "config.json").is_file():
+        print("error: " + NO_WEIGHTS_HELP.format(path=weights), file=sys.stderr)
+        return 2
+    try:
+        model = KinD.from_weights(weights, normalize=not args.no_normalize)
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    inputs = args.inputs or [str(SAMPLE_IMAGE)]
+    report = enhance_files(model, inputs, Path(args.out_dir), args.ratio,
+                           overwrite=args.overwrite, save_intermediates=args.save_intermediates)
+    print(f"wrote {len(report.written)} file(s) to {args.out_dir}"
+          + (f"; {len(report.errors)} problem(s), see above" if report.errors else ""), file=sys.stderr)
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

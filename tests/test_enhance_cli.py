@@ -1,0 +1,74 @@
+"""enhance.py as users run it: a subprocess, real files, clear one-line errors, non-zero exit codes."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kind_tf.weights import STAGES, build_stage, save_weights
+
+
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory):
+    """A complete kind-tf weights folder with freshly initialised networks (tests the plumbing, not quality)."""
+    out = tmp_path_factory.mktemp("weights")
+    return save_weights(out, {stage: build_stage(stage) for stage in STAGES})
+
+
+def run_enhance(repo_root, *args):
+    return subprocess.run([sys.executable, str(repo_root / "enhance.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=repo_root, timeout=300)
+
+
+def dark_image(path, size=(24, 40), seed=0):
+    pixels = np.random.default_rng(seed).integers(0, 60, (*size, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+def test_enhances_good_files_and_reports_bad_ones(repo_root, random_weights, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    dark_image(inputs / "good.png")
+    dark_image(inputs / "odd.jpg", size=(17, 33))
+    (inputs / "zero.png").write_bytes(b"")
+    (inputs / "notes.png").write_text("hello")
+    out = tmp_path / "out"
+    done = run_enhance(repo_root, inputs, tmp_path / "missing.png", "-o", out, "--weights", random_weights,
+                       "--save-intermediates")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert any("zero.png" in e and "empty" in e for e in errors)
+    assert any("notes.png" in e and "not an image" in e for e in errors)
+    assert any("missing.png" in e for e in errors)
+    assert Image.open(out / "good.png").size == (40, 24)
+    assert Image.open(out / "odd.png").size == (33, 17)
+    assert Image.open(out / "good_grid.png").size == (40 * 6, 24)
+    assert (out / "good_illumination.png").exists()
+
+
+def test_never_overwrites_an_input_without_permission(repo_root, random_weights, tmp_path):
+    original = dark_image(tmp_path / "photo.png")
+    done = run_enhance(repo_root, tmp_path / "photo.png", "-o", tmp_path, "--weights", random_weights)
+    assert done.returncode == 1 and "--overwrite" in done.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "photo.png")), original)
+
+
+def test_usage_errors_exit_non_zero_without_traceback(repo_root, random_weights, tmp_path):
+    dark_image(tmp_path / "a.png")
+    blocker = tmp_path / "file_not_folder"
+    blocker.write_text("x")
+    cases = [
+        (["--weights", tmp_path / "no_weights"], "no weights found"),
+        ([tmp_path / "a.png", "--weights", random_weights, "--ratio", "bright"], "--ratio"),
+        ([tmp_path / "a.png", "--weights", random_weights, "-o", blocker / "sub"], "file_not_folder"),
+        ([tmp_path / "empty_dir_missing", "--weights", random_weights, "-o", tmp_path / "o"], "no such file"),
+    ]
+    for args, expected in cases:
+        done = run_enhance(repo_root, *args)
+        assert done.returncode != 0, args
+        assert "Traceback" not in done.stderr and expected in done.stderr, (args, done.stderr)

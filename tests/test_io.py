@@ -1,0 +1,78 @@
+"""Image reading: EXIF orientation, colour modes, 16-bit, and one-line errors for bad files."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kind_tf.io import ImageReadError, expand_inputs, load_image, save_png
+
+
+def test_rgb_png_round_trip(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    np.testing.assert_array_equal(load_image(tmp_path / "a.png"), pixels / np.float32(255))
+    save_png(tmp_path / "b.png", pixels / np.float32(255))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "b.png")), pixels)
+    assert not list(tmp_path.glob(".*tmp"))  # the atomic write leaves no temporary behind
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((2, 4, 3), np.uint8)
+    pixels[0, 0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    Image.fromarray(pixels).save(tmp_path / "r.jpg", exif=exif, quality=100)
+    image = load_image(tmp_path / "r.jpg")
+    assert image.shape == (4, 2, 3)
+    assert image[0, 1].mean() > 0.8  # the bright top-left corner moved to the top-right
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "CMYK", "I;16"])
+def test_colour_modes_become_rgb_float(tmp_path, mode):
+    rgb = Image.fromarray(np.full((3, 4, 3), 200, np.uint8))
+    if mode == "I;16":
+        image = Image.fromarray(np.full((3, 4), 51400, np.uint16))
+        expected = 51400 / 65535
+    elif mode == "RGBA":
+        image = rgb.convert("RGBA")
+        image.putalpha(128)
+        expected = 200 / 255 * 128 / 255
+    else:
+        image = rgb.convert(mode)
+        expected = None
+    suffix = ".tif" if mode == "CMYK" else ".png"
+    image.save(tmp_path / f"x{suffix}")
+    loaded = load_image(tmp_path / f"x{suffix}")
+    assert loaded.shape == (3, 4, 3) and loaded.dtype == np.float32
+    assert 0.0 <= loaded.min() and loaded.max() <= 1.0
+    if expected is not None:
+        np.testing.assert_allclose(loaded, expected, atol=1e-6)
+    else:
+        # L, CMYK and the web palette quantise 200 by a few levels.
+        np.testing.assert_allclose(loaded, 200 / 255, atol=5 / 255)
+
+
+def test_bad_files_raise_one_line_errors_naming_the_file(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buffer, format="JPEG")
+    (tmp_path / "cut.jpg").write_bytes(buffer.getvalue()[:200])
+    for name, problem in [("empty.png", "empty"), ("text.png", "not an image"), ("cut.jpg", "cannot decode"),
+                          ("missing.png", "no such file")]:
+        with pytest.raises(ImageReadError) as error:
+            load_image(tmp_path / name)
+        assert name in str(error.value) and problem in str(error.value) and "\n" not in str(error.value)
+
+
+def test_expand_inputs_handles_files_folders_and_globs(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "empty_dir").mkdir()
+    for name in ("d/a.png", "d/b.jpg", "c.png"):
+        Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / name)
+    paths, errors = expand_inputs([str(tmp_path / "d"), str(tmp_path / "*.png"), str(tmp_path / "c.png"),
+                                   str(tmp_path / "empty_dir"), str(tmp_path / "nope.png")])
+    assert [p.name for p in paths] == ["a.png", "b.jpg", "c.png"]
+    assert len(errors) == 2 and "no images" in errors[0] and "nope.png" in errors[1]

@@ -1,0 +1,64 @@
+"""KinD's three networks: parameter counts, any-size behaviour, config and .keras round trips."""
+
+import numpy as np
+import pytest
+
+import keras
+
+from kind_tf.models import DecomNet, IlluminationAdjustNet, RestorationNet
+from kind_tf.weights import build_model
+
+ORIGINAL_PARAMETER_COUNTS = {DecomNet: 235_876, RestorationNet: 7_760_739, IlluminationAdjustNet: 19_393}
+STAGE_OF = {DecomNet: "decom", RestorationNet: "restore", IlluminationAdjustNet: "adjust"}
+
+
+def call(model, height, width, seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.random((1, height, width, 3), dtype=np.float32)
+    single = rng.random((1, height, width, 1), dtype=np.float32)
+    if isinstance(model, DecomNet):
+        return model(image)
+    if isinstance(model, RestorationNet):
+        return model([image, single])
+    return model([single, 5.0 * single])
+
+
+@pytest.mark.parametrize("cls", list(ORIGINAL_PARAMETER_COUNTS))
+def test_parameter_counts_equal_the_original(cls):
+    model = cls()
+    build_model(model, STAGE_OF[cls])
+    assert model.count_params() == ORIGINAL_PARAMETER_COUNTS[cls]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (401, 601)])
+def test_any_size_returns_the_input_size(size):
+    decom, restore, adjust = DecomNet(), RestorationNet(), IlluminationAdjustNet()
+    reflectance, illumination = call(decom, *size)
+    assert reflectance.shape == (1, *size, 3) and illumination.shape == (1, *size, 1)
+    assert call(restore, *size).shape == (1, *size, 3)
+    assert call(adjust, *size).shape == (1, *size, 1)
+
+
+def test_odd_upsampling_drops_the_last_row_and_column():
+    """For a skip of odd size 2n−1 the upsampled map is the 2n-sized one cut at the bottom/right."""
+    from kind_tf.models.layers import UpsampleAndConcat
+
+    layer = UpsampleAndConcat(4)
+    coarse = np.random.default_rng(1).random((1, 3, 4, 8), dtype=np.float32)
+    full = layer([coarse, np.zeros((1, 6, 8, 4), np.float32)])
+    cut = layer([coarse, np.zeros((1, 5, 7, 4), np.float32)])
+    np.testing.assert_array_equal(cut[:, :, :, :4], full[:, :5, :7, :4])
+
+
+@pytest.mark.parametrize("cls", list(ORIGINAL_PARAMETER_COUNTS))
+def test_keras_file_round_trip_gives_identical_outputs(cls, tmp_path):
+    model = cls()
+    expected = call(model, 20, 28)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    got = call(reloaded, 20, 28)
+    for a, b in zip(keras.tree.flatten(expected), keras.tree.flatten(got)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    clone = cls.from_config(model.get_config())
+    assert type(clone) is cls
