@@ -34,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--save-intermediates", action="store_true",
                         help="also save R, I, restored R, adjusted I and a side-by-side grid")
     parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
+    parser.add_argument("--tile", type=int, default=None,
+                        help="process in tiles of this many pixels (multiple of 16); default: automatic "
+                             "when the image would exceed --max-memory")
+    parser.add_argument("--tile-overlap", type=int, default=None,
+                        help="context pixels around each tile (multiple of 16, default 160 > receptive field)")
+    parser.add_argument("--max-memory", type=float, default=None,
+                        help="activation memory budget in MB that triggers automatic tiling (default 1500)")
     parser.add_argument("--no-normalize", action="store_true",
                         help="skip the original's per-image min-max stretch of the input")
     return parser.parse_args(argv)
@@ -59,9 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     except WeightsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    tiling = {"tile": args.tile if args.tile is not None else "auto"}
+    if args.tile_overlap is not None:
+        tiling["tile_overlap"] = args.tile_overlap
+    if args.max_memory is not None:
+        tiling["max_memory_mb"] = args.max_memory
+    if args.tile is not None and (args.tile <= 0 or args.tile % 16) or \
+            args.tile_overlap is not None and (args.tile_overlap < 0 or args.tile_overlap % 16):
+        print("error: --tile and --tile-overlap must be positive multiples of 16", file=sys.stderr)
+        return 2
     inputs = args.inputs or [str(SAMPLE_IMAGE)]
-    report = enhance_files(model, inputs, Path(args.out_dir), args.ratio,
-                           overwrite=args.overwrite, save_intermediates=args.save_intermediates)
+    report = enhance_files(model, inputs, Path(args.out_dir), args.ratio, overwrite=args.overwrite,
+                           save_intermediates=args.save_intermediates, options=tiling)
     print(f"wrote {len(report.written)} file(s) to {args.out_dir}"
           + (f"; {len(report.errors)} problem(s), see above" if report.errors else ""), file=sys.stderr)
     return report.exit_code

@@ -60,11 +60,12 @@ def decomposition_grid(outputs: dict[str, np.ndarray]) -> np.ndarray:
 
 def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: float | str,
                   overwrite: bool = False, save_intermediates: bool = False,
-                  log: Callable[[str], None] | None = None) -> JobReport:
+                  log: Callable[[str], None] | None = None, options: dict | None = None) -> JobReport:
     """Enhance every image named by ``inputs`` (files, folders, globs) into ``out_dir`` as PNG.
 
     Bad inputs are reported (one line each, via ``log``) and skipped; the rest are still processed.
-    Outputs are written atomically and never over an input file unless ``overwrite``.
+    Outputs are written atomically and never over an input file unless ``overwrite``. ``options``
+    are passed on to ``model.enhance`` (e.g. tiling settings).
     """
     log = log or (lambda message: tqdm.write(message, file=sys.stderr))
     report = JobReport()
@@ -91,7 +92,7 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
             continue
         try:
             image = load_image(source)
-            outputs = model.enhance(image, ratio=ratio, return_intermediates=True)
+            outputs = model.enhance(image, ratio=ratio, return_intermediates=True, **(options or {}))
             report.written.append(save_png(destination, outputs["enhanced"]))
             claimed[destination] = source
             if save_intermediates:

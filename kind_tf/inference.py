@@ -33,6 +33,16 @@ DENOISE_SIGMA = 3.0
 AUTO_TARGET_ILLUMINATION = 0.5
 AUTO_RATIO_MIN = 1.0
 AUTO_RATIO_MAX = 10.0
+# Tiled inference. An output pixel depends on inputs up to TILE_CONTEXT px away: RestorationNet's
+# receptive field is 217 px (radius 108; 4 SAME max-pools, two 3×3 convs per level, 2×2 deconvs),
+# fed by DecomNet's (27 px, radius 13); the pooling grid can add up to 15 px of asymmetry, and the
+# post-processing Gaussian has radius 12 on DecomNet's output. 108 + 13 + 15 = 136 < 160.
+TILE_CONTEXT = 160
+# Window offsets are multiples of 16 (= 2^4 pools) so every tile sees the untiled pooling grid.
+TILE_ALIGN = 16
+# Measured peak activation memory of the float32 pipeline: ~880 bytes per input pixel (CPU).
+BYTES_PER_PIXEL = 900
+DEFAULT_MAX_MEMORY_MB = 1500
 
 RatioArg = float | str
 
@@ -73,12 +83,11 @@ class KinD:
         self.normalize = normalize
         self.auto_target = auto_target
         # One concrete graph for every batch size and image size: no retracing per image.
-        self.forward = tf.function(
-            self._forward,
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
-                             tf.TensorSpec([None], tf.float32)],
-            reduce_retracing=True,
-        )
+        signature = [tf.TensorSpec([None, None, None, 3], tf.float32), tf.TensorSpec([None], tf.float32)]
+        self.forward = tf.function(self._forward, input_signature=signature)
+        # The same pipeline on inputs that are already normalised (tiles of a normalised image).
+        self.forward_normalized = tf.function(self._pipeline, input_signature=signature)
+        self.decompose = tf.function(lambda inputs: self.decom(inputs), input_signature=signature[:1])
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, **kwargs: Any) -> "KinD":
@@ -88,7 +97,12 @@ class KinD:
 
     def _forward(self, images: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
         """images [N, H, W, 3] in [0, 1]; ratios [N], a value ≤ 0 meaning "auto" for that image."""
-        inputs = minmax_normalize(images) if self.normalize else images
+        return self._pipeline(self.normalize_input(images), ratios)
+
+    def normalize_input(self, images: tf.Tensor) -> tf.Tensor:
+        return minmax_normalize(images) if self.normalize else images
+
+    def _pipeline(self, inputs: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
         reflectance, illumination = self.decom(inputs)
         ratios = tf.where(ratios > 0, ratios, auto_ratio(illumination, self.auto_target))
         ratio_map = tf.ones_like(illumination) * tf.reshape(ratios, [-1, 1, 1, 1])
@@ -111,13 +125,18 @@ class KinD:
         }
 
     def enhance(self, image: np.ndarray, ratio: RatioArg = DEFAULT_RATIO,
-                return_intermediates: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+                return_intermediates: bool = False, tile: int | None | str = "auto",
+                tile_overlap: int = TILE_CONTEXT,
+                max_memory_mb: float = DEFAULT_MAX_MEMORY_MB) -> np.ndarray | dict[str, np.ndarray]:
         """Enhance one image [H, W, 3] or a batch [N, H, W, 3] (uint8, uint16 or float in [0, 1]).
 
         Args:
             ratio: brightening ratio (the adjust net's constant ratio map), or ``"auto"``.
             return_intermediates: also return R, I, restored R, adjusted I, the denoise weight and
                 the ratio used, as a dict of numpy arrays.
+            tile: core tile size in pixels (a multiple of 16), ``None`` to never tile, or ``"auto"``
+                to tile only when the whole image would need more than ``max_memory_mb``.
+            tile_overlap: context added around each tile (multiple of 16; ≥ 136 keeps results exact).
 
         Returns:
             The enhanced float32 image(s) in [0, 1] of the input's shape, or the dict of intermediates.
@@ -129,10 +148,75 @@ class KinD:
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
         ratios = np.full([images.shape[0]], parse_ratio(ratio), np.float32)
-        outputs = {name: value.numpy() for name, value in self.forward(images, ratios).items()}
+        if tile == "auto":
+            tile = auto_tile_size(images.shape[1], images.shape[2], tile_overlap, max_memory_mb)
+        if tile is None:
+            outputs = {name: value.numpy() for name, value in self.forward(images, ratios).items()}
+        else:
+            per_image = [self.enhance_tiled(images[i:i + 1], ratios[i:i + 1], int(tile), tile_overlap)
+                         for i in range(images.shape[0])]
+            outputs = {name: np.concatenate([o[name] for o in per_image]) for name in per_image[0]}
         if single:
             outputs = {name: value[0] for name, value in outputs.items()}
         return outputs if return_intermediates else outputs["enhanced"]
+
+
+    def enhance_tiled(self, images: np.ndarray, ratios: np.ndarray, tile: int,
+                      overlap: int = TILE_CONTEXT) -> dict[str, np.ndarray]:
+        """Run the pipeline on one image [1, H, W, 3] tile by tile with bounded memory.
+
+        Global quantities come from the whole image first: the min-max normalisation, and for
+        ``ratio`` "auto" the mean illumination (an extra DecomNet pass over the tiles). Each tile's
+        window adds ``overlap`` px of context on every side and starts on the 16-px pooling grid, so
+        the kept core equals the untiled result (up to float summation order); cores are pasted
+        without blending since there is nothing to blend.
+        """
+        if tile % TILE_ALIGN or overlap % TILE_ALIGN or tile <= 0:
+            raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be positive multiples of {TILE_ALIGN}")
+        inputs = self.normalize_input(tf.constant(images)).numpy()
+        height, width = inputs.shape[1:3]
+        windows = list(tile_windows(height, width, tile, overlap))
+        if np.any(ratios <= 0):
+            illumination_sum = 0.0
+            for core, window, offset in windows:
+                _, illumination = self.decompose(inputs[:, window[0], window[1]])
+                illumination_sum += float(np.sum(illumination.numpy()[:, offset[0], offset[1]], dtype=np.float64))
+            mean = np.float32(illumination_sum / (height * width))
+            ratios = np.where(ratios > 0, ratios, auto_ratio(tf.fill([1, 1, 1, 1], mean), self.auto_target).numpy())
+        outputs: dict[str, np.ndarray] = {}
+        for core, window, offset in windows:
+            result = self.forward_normalized(inputs[:, window[0], window[1]], ratios.astype(np.float32))
+            for name, value in result.items():
+                value = value.numpy()
+                if value.ndim != 4:  # per-image values such as the ratio
+                    outputs[name] = value
+                    continue
+                if name not in outputs:
+                    outputs[name] = np.empty((1, height, width, value.shape[-1]), np.float32)
+                outputs[name][:, core[0], core[1]] = value[:, offset[0], offset[1]]
+        return outputs
+
+
+def tile_windows(height: int, width: int, tile: int, overlap: int):
+    """Yield (core slices, window slices, core-within-window slices) covering an H×W image."""
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            core = (slice(top, min(top + tile, height)), slice(left, min(left + tile, width)))
+            window = (slice(max(top - overlap, 0), min(top + tile + overlap, height)),
+                      slice(max(left - overlap, 0), min(left + tile + overlap, width)))
+            offset = (slice(core[0].start - window[0].start, core[0].stop - window[0].start),
+                      slice(core[1].start - window[1].start, core[1].stop - window[1].start))
+            yield core, window, offset
+
+
+def auto_tile_size(height: int, width: int, overlap: int = TILE_CONTEXT,
+                   max_memory_mb: float = DEFAULT_MAX_MEMORY_MB) -> int | None:
+    """None when the whole image fits ``max_memory_mb`` of activations, else the largest aligned tile that does."""
+    max_pixels = max_memory_mb * 1e6 / BYTES_PER_PIXEL
+    if height * width <= max_pixels:
+        return None
+    window = int(np.sqrt(max_pixels))
+    return max(TILE_ALIGN, (window - 2 * overlap) // TILE_ALIGN * TILE_ALIGN)
 
 
 def parse_ratio(ratio: RatioArg) -> float:

@@ -24,3 +24,15 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def original_weights(shared_dir, tmp_path_factory) -> Path:
+    """The original release's decom + adjust and the seeded-random original Restoration_net, converted."""
+    from kind_tf.convert import convert_kind_tf1
+
+    reference = shared_dir / "reference"
+    return convert_kind_tf1(tmp_path_factory.mktemp("original_weights"),
+                            decom=reference / "kind_official" / "decom",
+                            adjust=reference / "kind_official" / "adjust",
+                            restore=reference / "kind_restoration_random")

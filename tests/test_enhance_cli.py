@@ -37,7 +37,7 @@ def test_enhances_good_files_and_reports_bad_ones(repo_root, random_weights, tmp
     (inputs / "notes.png").write_text("hello")
     out = tmp_path / "out"
     done = run_enhance(repo_root, inputs, tmp_path / "missing.png", "-o", out, "--weights", random_weights,
-                       "--save-intermediates")
+                       "--save-intermediates", "--tile", "16")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]

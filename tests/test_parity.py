@@ -1,23 +1,11 @@
 """Numerical parity with the original TF1 KinD, on the inference path users run (KinD.enhance)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from kind_tf.convert import convert_kind_tf1
 from kind_tf.inference import KinD
 
 TOLERANCE = 1e-4
-
-
-@pytest.fixture(scope="module")
-def original_weights(shared_dir, tmp_path_factory) -> Path:
-    reference = shared_dir / "reference"
-    out = tmp_path_factory.mktemp("original_weights")
-    return convert_kind_tf1(out, decom=reference / "kind_official" / "decom",
-                            adjust=reference / "kind_official" / "adjust",
-                            restore=reference / "kind_restoration_random")
 
 
 def max_abs_diff(a, b) -> float:

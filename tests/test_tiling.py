@@ -1,0 +1,58 @@
+"""Tiled inference equals whole-image inference; the compiled forward pass does not retrace per size."""
+
+import numpy as np
+import pytest
+
+from kind_tf.inference import KinD, auto_tile_size, tile_windows
+
+
+@pytest.fixture(scope="module")
+def kind(original_weights):
+    return KinD.from_weights(original_weights)
+
+
+@pytest.fixture(scope="module")
+def golden_input(shared_dir):
+    return np.load(shared_dir / "reference" / "kind_pipeline_golden" / "4.npz")["input_uint8"]  # 400×370
+
+
+@pytest.mark.parametrize("ratio", [5.0, "auto"])
+def test_tiled_equals_untiled(kind, golden_input, ratio):
+    whole = kind.enhance(golden_input, ratio, return_intermediates=True, tile=None)
+    tiled = kind.enhance(golden_input, ratio, return_intermediates=True, tile=128)
+    for name in ("enhanced", "restored_reflectance", "adjusted_illumination", "denoise_weight"):
+        diff = np.abs(whole[name] - tiled[name])
+        assert diff.max() <= 1e-3, name
+        assert diff[100:300, 100:270].max() <= 1e-6, name  # interior: exact up to summation order
+    assert whole["ratio"] == pytest.approx(tiled["ratio"], rel=1e-5)
+
+
+def test_too_little_overlap_shows_seams(kind, golden_input):
+    """The check above can fail: with context below the receptive field the tiles disagree."""
+    whole = kind.enhance(golden_input, 5.0, return_intermediates=True, tile=None)
+    tiled = kind.enhance(golden_input, 5.0, return_intermediates=True, tile=128, tile_overlap=16)
+    assert np.abs(whole["restored_reflectance"] - tiled["restored_reflectance"]).max() > 1e-3
+
+
+def test_tile_windows_cover_the_image_once():
+    covered = np.zeros((37, 70), int)
+    for core, window, offset in tile_windows(37, 70, 16, 16):
+        covered[core] += 1
+        assert window[0].start % 16 == 0 and window[1].start % 16 == 0
+        assert offset[0].stop - offset[0].start == core[0].stop - core[0].start
+    assert (covered == 1).all()
+
+
+def test_auto_tile_size_only_tiles_large_images():
+    assert auto_tile_size(600, 400) is None
+    tile = auto_tile_size(3000, 4000)
+    assert tile is not None and tile % 16 == 0 and (tile + 2 * 160) ** 2 * 900 <= 1500e6
+
+
+def test_one_trace_for_many_sizes(kind):
+    before = kind.forward.experimental_get_tracing_count()
+    for size in [(17, 33), (40, 24), (64, 64), (31, 47)]:
+        kind.enhance(np.zeros((*size, 3), np.uint8), 5.0, tile=None)
+    kind.enhance(np.zeros((2, 20, 20, 3), np.uint8), "auto", tile=None)
+    assert kind.forward.experimental_get_tracing_count() - before <= 1
+    assert kind.forward.experimental_get_tracing_count() == 1
