@@ -22,6 +22,11 @@ NO_WEIGHTS_HELP = (
     "then pass --weights DIR."
 )
 
+ZERO_DCE_HELP = (
+    "no Zero-DCE++ weights found at {path}. Train them (python train.py --stage zerodce --data DIR) or convert "
+    "the official release (python -m kind_tf.convert zero-dce-pth Epoch99.pth --out DIR), then pass --weights DIR."
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,8 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-o", "--out-dir", default="enhanced", help="output folder (default: enhanced/)")
     parser.add_argument("--ratio", default="5.0",
                         help="brightening ratio for KinD's adjust net, or 'auto' (from the image's own illumination)")
-    parser.add_argument("--weights", default=None, help="kind-tf weights folder (default: checkpoints/kind)")
-    parser.add_argument("--model", default="kind", choices=["kind"], help="enhancement model")
+    parser.add_argument("--weights", default=None,
+                        help="weights folder (default: checkpoints/kind, or checkpoints/zero_dce for --model zerodce)")
+    parser.add_argument("--model", default="kind", choices=["kind", "zerodce"],
+                        help="kind (default) or zerodce (Zero-DCE++; --ratio and tiling do not apply)")
     parser.add_argument("--save-intermediates", action="store_true",
                         help="also save R, I, restored R, adjusted I and a side-by-side grid")
     parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
@@ -49,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from kind_tf.enhance_job import SAMPLE_IMAGE, enhance_files
-    from kind_tf.inference import KinD, default_weights_dir, parse_ratio
+    from kind_tf.inference import KinD, ZeroDCE, default_weights_dir, default_zero_dce_weights_dir, parse_ratio
     from kind_tf.weights import WeightsError
 
     try:
@@ -57,13 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: --ratio: {error}", file=sys.stderr)
         return 2
-    weights = Path(args.weights) if args.weights else default_weights_dir()
+    zero_dce = args.model == "zerodce"
+    default = default_zero_dce_weights_dir() if zero_dce else default_weights_dir()
+    weights = Path(args.weights) if args.weights else default
     if not (weights / "config.json").is_file():
-        print("error: " + NO_WEIGHTS_HELP.format(path=weights), file=sys.stderr)
+        help_text = ZERO_DCE_HELP if zero_dce else NO_WEIGHTS_HELP
+        print("error: " + help_text.format(path=weights), file=sys.stderr)
         return 2
     try:
-        model = KinD.from_weights(weights, normalize=not args.no_normalize)
-    except WeightsError as error:
+        if zero_dce:
+            model = ZeroDCE.from_weights(weights)
+        else:
+            model = KinD.from_weights(weights, normalize=not args.no_normalize)
+    except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     tiling = {"tile": args.tile if args.tile is not None else "auto"}

@@ -236,3 +236,39 @@ def parse_ratio(ratio: RatioArg) -> float:
 def default_weights_dir() -> Path:
     """The shipped weights: ``checkpoints/kind`` beside the package (a source checkout)."""
     return Path(__file__).resolve().parents[1] / "checkpoints" / "kind"
+
+
+class ZeroDCE:
+    """Zero-DCE++ behind the same ``enhance`` interface as :class:`KinD` (for enhance.py / evaluate.py).
+
+    Zero-DCE++ has no ratio: it estimates its own curves, so ``ratio`` is accepted and ignored.
+    Any H×W works (see :mod:`kind_tf.models.zero_dce`); the forward pass is traced once.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.forward = tf.function(self._forward,
+                                   input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+
+    @classmethod
+    def from_weights(cls, weights_dir: str | os.PathLike, scale_factor: int | None = None) -> "ZeroDCE":
+        from kind_tf.convert.zero_dce_pth import load_zero_dce
+
+        return cls(load_zero_dce(weights_dir, scale_factor))
+
+    def _forward(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        enhanced, curve = self.model(images, return_curve=True)
+        return {"enhanced": tf.clip_by_value(enhanced, 0.0, 1.0), "input": images, "curve_map": curve}
+
+    def enhance(self, image: np.ndarray, ratio: RatioArg | None = None, return_intermediates: bool = False,
+                **_: Any) -> np.ndarray | dict[str, np.ndarray]:
+        images = to_float_image(image)
+        single = images.ndim == 3
+        outputs = {name: value.numpy() for name, value in self.forward(images[None] if single else images).items()}
+        if single:
+            outputs = {name: value[0] for name, value in outputs.items()}
+        return outputs if return_intermediates else outputs["enhanced"]
+
+
+def default_zero_dce_weights_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "checkpoints" / "zero_dce"
