@@ -21,15 +21,16 @@ from typing import Any
 import keras
 import numpy as np
 
-from kind_tf.models import DecomNet, IlluminationAdjustNet, RestorationNet
+from kind_tf.models import DecomNet, IlluminationAdjustNet, ImprovedUNet, RestorationNet
 
 FORMAT = "kind_tf.kind"
 STAGES = ("decom", "restore", "adjust")
 
-# Name → class of every network a KinD stage can use; the improved U-Net registers itself here.
+# Name → class of every network a KinD stage can use (the restore stage: either backbone).
 STAGE_CLASSES: dict[str, type[keras.Model]] = {
     "DecomNet": DecomNet,
     "RestorationNet": RestorationNet,
+    "ImprovedUNet": ImprovedUNet,
     "IlluminationAdjustNet": IlluminationAdjustNet,
 }
 DEFAULT_CLASSES = {"decom": "DecomNet", "restore": "RestorationNet", "adjust": "IlluminationAdjustNet"}

@@ -2,6 +2,7 @@
 
 from kind_tf.models.decom_net import DecomNet
 from kind_tf.models.illumination_adjust_net import IlluminationAdjustNet
+from kind_tf.models.improved_unet import ImprovedUNet
 from kind_tf.models.restoration_net import RestorationNet
 
-__all__ = ["DecomNet", "RestorationNet", "IlluminationAdjustNet"]
+__all__ = ["DecomNet", "RestorationNet", "IlluminationAdjustNet", "ImprovedUNet"]
