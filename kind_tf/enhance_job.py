@@ -48,9 +48,9 @@ def check_output_dir(out_dir: Path) -> str | None:
     return None
 
 
-def decomposition_grid(outputs: dict[str, np.ndarray]) -> np.ndarray:
+def decomposition_grid(image: np.ndarray, outputs: dict[str, np.ndarray]) -> np.ndarray:
     """input | R | I | restored R | adjusted I | output, side by side (single-channel maps as gray)."""
-    tiles = [outputs["input"]]
+    tiles = [image]
     for name in (*INTERMEDIATES, "enhanced"):
         if name in outputs:
             tile = outputs[name]
@@ -99,8 +99,8 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
                 for name in INTERMEDIATES:
                     if name in outputs:
                         report.written.append(save_png(output_path_for(source, out_dir, f"_{name}"), outputs[name]))
-                if "input" in outputs:
-                    grid = decomposition_grid(outputs)
+                if len(outputs) > 2:  # more than the enhanced image and its input: worth a grid
+                    grid = decomposition_grid(image, outputs)
                     report.written.append(save_png(output_path_for(source, out_dir, "_grid"), grid))
         except ImageReadError as error:
             report.errors.append(str(error))

@@ -136,4 +136,5 @@ def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(payload, handle, indent=2, sort_keys=True)
         handle.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights folders are meant to be shared
     os.replace(tmp, path)
