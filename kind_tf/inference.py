@@ -103,14 +103,15 @@ class KinD:
         return minmax_normalize(images) if self.normalize else images
 
     def _pipeline(self, inputs: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
-        reflectance, illumination = self.decom(inputs)
+        # Networks may compute in bfloat16 (mixed precision); the pipeline's arithmetic stays float32.
+        reflectance, illumination = (tf.cast(t, tf.float32) for t in self.decom(inputs))
         ratios = tf.where(ratios > 0, ratios, auto_ratio(illumination, self.auto_target))
         ratio_map = tf.ones_like(illumination) * tf.reshape(ratios, [-1, 1, 1, 1])
         if self.restore is not None:
-            restored = self.restore([reflectance, illumination])
+            restored = tf.cast(self.restore([reflectance, illumination]), tf.float32)
         else:
             restored = reflectance
-        adjusted = self.adjust([illumination, ratio_map])
+        adjusted = tf.cast(self.adjust([illumination, ratio_map]), tf.float32)
         weight = denoise_weight(reflectance)
         enhanced = fuse(inputs, illumination, restored, adjusted, weight)
         return {
