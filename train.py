@@ -12,6 +12,21 @@ recipe (--preset original: decom batch 10 / patch 48 / 2000 epochs, restore batc
 10000 steps of batch 10 / patch 48, restore 2000 steps of batch 4 / patch 96 with lr ÷2 at 80 %):
 about 15, 15 and 6 minutes. Re-running a command resumes it from RUN/<stage>/ckpt;
 Ctrl-C or SIGTERM saves and stops. Trained weights land in RUN/weights (KinD.from_weights loads it).
+
+    python train.py --stage zerodce --data IMAGES --run-dir runs/zero_dce [--preset cpu] [--mixed-precision]
+
+trains Zero-DCE++ on a folder of unpaired images (zero-reference losses, no targets), as the
+original lowlight_train.py: images resized to 512×512, batch 8, 100 epochs, Adam lr 1e-4 with torch's
+weight_decay 1e-4 (L2 added to the gradient) after global-norm gradient clipping at 0.1,
+scale_factor 1 (about 60 h on a 2-core CPU). --preset cpu resizes to 128 and runs 3000 steps (same
+losses, optimiser, lr and batch; 20–30 min, faster with --mixed-precision).
+--patch-size sets the resize side; --eval-data (optional) is any folder of images for the TensorBoard
+input|enhanced|curve-map panels. Weights land in RUN/weights_zero_dce (scale_factor 12 for inference;
+enhance.py --model zerodce --weights RUN/weights_zero_dce).
+
+--loss SPEC replaces the restore or adjust stage's loss by weighted library losses on (target,
+output), e.g. --loss l1:1,ssim:1,color_angle:0.5 or --loss original:1,laplacian:1 ("original" = the
+stage's recipe, the default); see kind_tf.losses.describe() and docs/ablation_losses.md.
 """
 
 from __future__ import annotations
@@ -25,9 +40,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", required=True, choices=["decom", "restore", "adjust"])
-    parser.add_argument("--data", required=True, help="training folder with low/ and high/")
-    parser.add_argument("--eval-data", help="evaluation folder with low/ and high/ (a few pairs are used)")
+    parser.add_argument("--stage", required=True, choices=["decom", "restore", "adjust", "zerodce"])
+    parser.add_argument("--data", required=True, help="training folder with low/ and high/ (zerodce: any folder "
+                        "of images, sub-folders included)")
+    parser.add_argument("--eval-data", help="evaluation folder with low/ and high/ (a few pairs are used; "
+                        "zerodce: any folder of images, default: the training folder)")
     parser.add_argument("--run-dir", default="runs/kind", help="run folder (default: runs/kind)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="train this many steps in total (overrides the preset)")
@@ -43,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--preset", default="original", choices=["original", "cpu"])
     parser.add_argument("--decom-weights", help="weights folder with decom.weights.h5 for the frozen DecomNet "
                         "(restore / adjust; default: RUN/weights)")
+    parser.add_argument("--loss", metavar="SPEC",
+                        help="restore/adjust loss as 'name[:weight],...' over kind_tf.losses (e.g. "
+                             "'l1:1,ssim:1'); 'original' = the stage's recipe (default)")
     parser.add_argument("--save-every", type=int, default=500, help="checkpoint + export every N steps")
     parser.add_argument("--log-every", type=int, default=10, help="TensorBoard scalars every N steps")
     parser.add_argument("--eval-every", type=int, default=500, help="evaluate on --eval-data every N steps")
@@ -62,7 +82,7 @@ def main(argv=None) -> int:
         stage=args.stage, data=args.data, eval_data=args.eval_data, run_dir=args.run_dir, preset=args.preset,
         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, patch_size=args.patch_size,
         lr=args.lr, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
-        decom_weights=args.decom_weights, save_every=args.save_every, log_every=args.log_every,
+        decom_weights=args.decom_weights, loss=args.loss, save_every=args.save_every, log_every=args.log_every,
         eval_every=args.eval_every, image_every=args.image_every, eval_images=args.eval_images,
         eval_size=args.eval_size, progress=not args.no_progress)
     try:

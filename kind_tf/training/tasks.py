@@ -8,14 +8,21 @@ strategy. A Task only says what differs between stages:
   decompositions), return the number of training examples;
 * ``build_inputs(sampling, ...)`` — the tf.data pipeline of training batches (dicts of tensors);
 * ``compute_losses(model, batch)`` — per-example loss terms, including ``"total"``;
+* ``configure_loss(spec)`` — ``--loss SPEC`` (kind_tf.losses.parse_spec) replaces the recipe's loss
+  on (y_true = the stage's target, y_pred = the network output) where the stage has such a pair:
+  restore (R_high^1.2, restored R; RGB) and adjust (target illumination, adjusted I'; 1 channel);
 * ``evaluate(model)`` — metrics and images on the (small) evaluation set.
 
-Adding a stage (e.g. Zero-DCE++ on unpaired images) is one more subclass registered in ``TASKS``:
-its own source (an unpaired ``PatchSource``), transform and losses; nothing in the trainer changes.
+Adding a stage is one more subclass registered in ``TASKS`` (or with ``register_task``): its own
+inputs, losses, evaluation and export. :class:`ZeroDCETask` (``--stage zerodce``) is such a stage:
+Zero-DCE++ on a folder of unpaired images (kind_tf.data.unpaired), zero-reference losses, the
+original's torch-style optimiser (recipe ``optimizer="torch_adam"``), weights exported to
+``RUN/weights_zero_dce`` (``Task.weights_folder``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,9 +34,16 @@ import tensorflow as tf
 from kind_tf.data.decomposition import CHANNELS, cached_decompositions, decompose
 from kind_tf.data.pairs import find_pairs, load_pairs, normalize_uint8
 from kind_tf.data.pipeline import ImagePairSource, PatchSource, Sampling, patch_dataset
+from kind_tf.data.unpaired import find_images, load_images, load_training_images, to_float, unpaired_dataset
+from kind_tf.convert.zero_dce_pth import CONFIG_FILE as ZERO_DCE_CONFIG_FILE
+from kind_tf.convert.zero_dce_pth import MODEL_NAME as ZERO_DCE_MODEL_NAME
+from kind_tf.convert.zero_dce_pth import WEIGHTS_FILE as ZERO_DCE_WEIGHTS_FILE
 from kind_tf.losses import kind as kind_losses
+from kind_tf.losses.zero_reference import EXPOSURE_PATCH_SIZE, zero_dce_loss_terms
+from kind_tf.losses.registry import ORIGINAL, CombinedLoss, parse_spec
 from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
-from kind_tf.weights import WeightsError, build_stage, has_stage, load_stage
+from kind_tf.models.zero_dce import INFERENCE_SCALE_FACTOR, ZeroDCEPlusPlus, apply_curve
+from kind_tf.weights import WeightsError, _write_json_atomic, build_stage, has_stage, load_stage
 
 
 @dataclass
@@ -72,10 +86,31 @@ class Task:
 
     name: str = ""
     output_names: tuple[str, ...] = ()
+    # Where the trainer exports this stage's weights, relative to the run folder.
+    weights_folder: str = "weights"
+    # The registered loss that --loss "original" means, and the channels of (y_true, y_pred); None:
+    # the stage's loss is not a (prediction, target) loss and --loss cannot replace it.
+    loss_original: str | None = None
+    loss_channels: int | None = None
 
     def __init__(self):
         self.eval_pairs: list[tuple[np.ndarray, np.ndarray]] = []   # (low uint8, high uint8), downscaled
         self.source: PatchSource | None = None
+        self.loss: CombinedLoss | None = None    # --loss; None = the recipe's own loss
+
+    def configure_loss(self, spec: str | None) -> None:
+        """Use ``spec`` (``--loss``) as this stage's loss; None or "original" keep the recipe."""
+        self.loss = None
+        if spec is None or spec.strip().lower() == ORIGINAL:
+            return
+        if self.loss_original is None:
+            raise ConfigError(f"--loss: the {self.name} stage's loss is not a (prediction, target) loss and "
+                              "cannot be replaced (use it with --stage restore or adjust)")
+        try:
+            combined = parse_spec(spec, original=self.loss_original, channels=self.loss_channels)
+        except ValueError as error:
+            raise ConfigError(f"--loss: {error}") from None
+        self.loss = None if combined.is_original else combined
 
     # --- pieces every task provides ---------------------------------------------------------------
     def build_model(self) -> keras.Model:
@@ -129,6 +164,7 @@ class DecomTask(Task):
     name = "decom"
 
     def prepare(self, context):
+        self.configure_loss(context.config.loss)
         _, lows, highs = self.load_training_pairs(context)
         self.source = ImagePairSource(lows, highs)
         self.load_eval_pairs(context)
@@ -190,6 +226,7 @@ class FrozenDecomTask(Task):
         return folder
 
     def prepare(self, context):
+        self.configure_loss(context.config.loss)
         folder = self.decom_weights_dir(context)
         try:
             self.decom = load_stage(folder, "decom")
@@ -214,6 +251,8 @@ class RestoreTask(FrozenDecomTask):
     """Stage 2: RestorationNet(R_low, I_low) → R, target R_high^1.2; MSE + gradient + (1 − SSIM)."""
 
     name = "restore"
+    loss_original = "kind_restore"
+    loss_channels = 3
 
     def transform(self, patch, draws):
         maps = self.split(patch)
@@ -223,6 +262,8 @@ class RestoreTask(FrozenDecomTask):
     def compute_losses(self, model, batch, training=True):
         restored = tf.cast(model([batch["reflectance_low"], batch["illumination_low"]], training=training),
                            tf.float32)
+        if self.loss is not None:
+            return self.loss.terms(batch["target"], restored)
         return kind_losses.restore_losses(restored, batch["target"])
 
     def evaluate(self, model, ratios):
@@ -248,6 +289,8 @@ class AdjustTask(FrozenDecomTask):
     """Stage 3: IlluminationAdjustNet(I, ratio map) → I', randomly brightening or darkening."""
 
     name = "adjust"
+    loss_original = "kind_adjust"
+    loss_channels = 1
 
     def transform(self, patch, draws):
         maps = self.split(patch)
@@ -263,6 +306,8 @@ class AdjustTask(FrozenDecomTask):
 
     def compute_losses(self, model, batch, training=True):
         adjusted = tf.cast(model([batch["illumination"], batch["ratio_map"]], training=training), tf.float32)
+        if self.loss is not None:
+            return self.loss.terms(batch["target"], adjusted)
         return kind_losses.adjust_losses(adjusted, batch["target"])
 
     def evaluate(self, model, ratios):
@@ -289,7 +334,142 @@ class AdjustTask(FrozenDecomTask):
         return result
 
 
-TASKS: dict[str, type[Task]] = {"decom": DecomTask, "restore": RestoreTask, "adjust": AdjustTask}
+class ZeroDCETask(Task):
+    """Zero-DCE++ (lowlight_train.py) on unpaired images: DCE-Net at scale_factor 1, zero-reference loss.
+
+    Inputs: every image under ``--data`` resized to ``recipe.patch_size``² (512 in the original
+    recipe; kind_tf.data.unpaired), batches ``{"images": [b, S, S, 3]}``, no augmentation.
+    Loss: :func:`kind_tf.losses.zero_reference.zero_dce_loss_terms` with the original weights
+    (1600·L_TV + L_spa + 5·L_col + 10·L_exp). Initialisation: PyTorch's default for Conv2d
+    (the original's ``weights_init`` is commented out). Optimiser: the recipe's ``torch_adam``.
+    Evaluation (TensorBoard): the loss terms and brightness of the first ``--eval-images`` images of
+    ``--eval-data`` (any folder of images) or, without it, of the training folder, downscaled to
+    ``--eval-size``; image summary ``input | enhanced | curve map`` with the curve map A shown as
+    ``(1 − A) / 2`` (white: strongest brightening, mid-grey: identity, black: darkening).
+    Export: ``RUN/weights_zero_dce/{model.weights.h5, config.json}`` with ``scale_factor`` 12 (the
+    original's inference setting), i.e. what ``load_zero_dce`` / ``enhance.py --model zerodce
+    --weights DIR`` load.
+    """
+
+    name = "zerodce"
+    weights_folder = "weights_zero_dce"
+
+    def __init__(self):
+        super().__init__()
+        self.images: np.ndarray | None = None      # [N, S, S, 3] uint8, resized training images
+        self.seed = 0
+
+    def prepare(self, context):
+        self.configure_loss(getattr(context.config, "loss", None))
+        size = context.recipe.patch_size
+        if size < EXPOSURE_PATCH_SIZE:
+            raise ConfigError(f"--patch-size {size}: Zero-DCE++ trains on whole images resized to that side, "
+                              f"which must be ≥ {EXPOSURE_PATCH_SIZE} (the exposure loss's patch)")
+        self.seed = context.config.seed
+        self.images = load_training_images(
+            context.config.data, size,
+            progress=lambda items: context.progress(items, desc=f"reading training images (resized to {size})"))
+        config = context.config
+        if config.eval_images > 0:
+            root = config.eval_data or config.data
+            paths = find_images(root)[: config.eval_images]
+            # (input, no reference): Zero-DCE++ has no target; the trainer evaluates while eval_pairs is non-empty.
+            self.eval_pairs = [(image, None) for image in
+                               load_images(paths, max_side=config.eval_size, root=root)]
+        return len(self.images)
+
+    def build_model(self) -> keras.Model:
+        model = ZeroDCEPlusPlus(scale_factor=1)
+        model.build((None, None, None, 3))
+        torch_default_init(model, np.random.default_rng(self.seed))
+        return model
+
+    def build_inputs(self, sampling, *, start_step, total_steps, replica_batch, first_replica=0,
+                     local_replicas=1):
+        return unpaired_dataset(self.images, sampling, start_step=start_step, total_steps=total_steps,
+                                replica_batch=replica_batch, first_replica=first_replica,
+                                local_replicas=local_replicas)
+
+    @staticmethod
+    def forward(model: keras.Model, images: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """(enhanced, A), both float32. Under mixed precision DCE-Net runs in the compute dtype but the
+        curve iterations are redone in float32 (as the losses and the inference path use them)."""
+        images = tf.cast(images, tf.float32)
+        enhanced, curve = model(images, training=training, return_curve=True)
+        if enhanced.dtype != tf.float32:
+            curve = tf.cast(curve, tf.float32)
+            enhanced = apply_curve(images, curve, model.iterations)
+        return enhanced, curve
+
+    def compute_losses(self, model, batch, training=True):
+        images = batch["images"]
+        enhanced, curve = self.forward(model, images, training=training)
+        terms = zero_dce_loss_terms(images, enhanced, curve)
+        # Every term of the original is a mean over the batch of per-image values of equal weight, so
+        # the batch mean repeated per example is exact: the trainer's compute_average_loss (sum / global
+        # batch) then gives this replica's share, and the replicas' sum is the global batch's mean.
+        rows = tf.shape(images)[0]
+        return {name: tf.fill([rows], value) for name, value in terms.items()}
+
+    def evaluate(self, model, ratios):
+        result = EvalResult()
+        scores: dict[str, list[float]] = {}
+        rows = []
+        for image, _ in self.eval_pairs:
+            images = tf.constant(to_float(image[None]))
+            enhanced, curve = self.forward(model, images)
+            terms = zero_dce_loss_terms(images, enhanced, curve)
+            for name, value in terms.items():
+                scores.setdefault(f"loss/{name}", []).append(float(value))
+            clipped = tf.clip_by_value(enhanced, 0.0, 1.0)
+            scores.setdefault("brightness/input", []).append(float(tf.reduce_mean(images)))
+            scores.setdefault("brightness/enhanced", []).append(float(tf.reduce_mean(clipped)))
+            rows.append(_row(images, clipped, (1.0 - curve) / 2.0))
+        result.metrics = {key: float(np.mean(values)) for key, values in scores.items()}
+        if rows:
+            result.images = {"zerodce/input|enhanced|curve_map": _stack(rows)}
+        return result
+
+    def export(self, weights_dir, model, metadata):
+        """``weights_dir``/model.weights.h5 + config.json for load_zero_dce (scale_factor 12)."""
+        weights_dir = Path(weights_dir)
+        weights_dir.mkdir(parents=True, exist_ok=True)
+        tmp = weights_dir / f".tmp.{ZERO_DCE_WEIGHTS_FILE}"
+        model.save_weights(tmp)            # variables are float32 whatever the compute dtype
+        os.replace(tmp, weights_dir / ZERO_DCE_WEIGHTS_FILE)
+        training = dict(metadata.get(f"{self.name}_training", metadata))
+        training["scale_factor"] = model.scale_factor
+        _write_json_atomic(weights_dir / ZERO_DCE_CONFIG_FILE, {
+            "model": ZERO_DCE_MODEL_NAME,
+            "class": type(model).__name__,
+            "scale_factor": INFERENCE_SCALE_FACTOR,
+            "iterations": model.iterations,
+            "filters": model.filters,
+            "param_count": int(model.count_params()),
+            "weights": ZERO_DCE_WEIGHTS_FILE,
+            "source": {"format": "trained by kind-tf (train.py --stage zerodce)", "training": training},
+        })
+
+
+def torch_default_init(model: keras.Model, rng: np.random.Generator) -> None:
+    """PyTorch's default ``nn.Conv2d`` initialisation for every conv of a built ZeroDCEPlusPlus.
+
+    ``kaiming_uniform_(a=√5)`` for the weight and U(−b, b) for the bias, both with
+    ``b = 1/√fan_in``, ``fan_in = in_channels / groups · kh · kw`` (9 for DCE-Net's depthwise 3×3,
+    ``in_channels`` for its pointwise 1×1). Values are drawn in the Keras layout from ``rng``.
+    """
+    for block in model.blocks:
+        for conv in (block.depth_conv, block.point_conv):
+            kh, kw, channels_in = conv.kernel.shape[:3]
+            # Depthwise (groups = in_channels): torch weight [in·m, 1, kh, kw], fan_in = kh·kw.
+            fan_in = kh * kw * (1 if isinstance(conv, keras.layers.DepthwiseConv2D) else channels_in)
+            bound = 1.0 / np.sqrt(fan_in)
+            for variable in (conv.kernel, conv.bias):
+                variable.assign(rng.uniform(-bound, bound, size=tuple(variable.shape)).astype(np.float32))
+
+
+TASKS: dict[str, type[Task]] = {"decom": DecomTask, "restore": RestoreTask, "adjust": AdjustTask,
+                                 "zerodce": ZeroDCETask}
 
 
 def register_task(name: str, task_class: type[Task]) -> None:
@@ -303,5 +483,5 @@ def make_task(name: str) -> Task:
     return TASKS[name]()
 
 
-__all__ = ["Task", "TaskContext", "EvalResult", "DecomTask", "RestoreTask", "AdjustTask", "TASKS",
-           "register_task", "make_task"]
+__all__ = ["Task", "TaskContext", "EvalResult", "DecomTask", "RestoreTask", "AdjustTask", "ZeroDCETask",
+           "TASKS", "register_task", "make_task", "torch_default_init"]

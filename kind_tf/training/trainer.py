@@ -6,6 +6,7 @@ Run folder layout (``--run-dir RUN``)::
     RUN/<stage>/ckpt/         tf.train.Checkpoint (model, optimizer, step, seed) + CheckpointManager
     RUN/<stage>/tb/           TensorBoard: every loss term, lr, steps/s, eval metrics, images
     RUN/weights/              every stage's exported weights (kind_tf.weights; KinD.from_weights loads it)
+    RUN/weights_zero_dce/     the zerodce stage's exported weights (load_zero_dce / enhance.py --model zerodce)
     RUN/cache/                cached decompositions of the training set (restore / adjust stages)
 
 Re-running the same command resumes from ``RUN/<stage>/ckpt``. Training batches are a pure function
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 
 from kind_tf.data.pipeline import Sampling
 from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
+from kind_tf.training.optimizers import build_optimizer
 from kind_tf.training.strategy import is_chief, make_strategy, worker_id
 from kind_tf.training.tasks import Task, TaskContext, make_task, psnr_ssim
 from kind_tf.weights import STAGES, has_stage, load_stage, save_weights
@@ -125,7 +127,7 @@ class Trainer:
         self.chief = is_chief(self.strategy)
         self.run_dir = Path(config.run_dir)
         self.stage_dir = self.run_dir / config.stage
-        self.weights_dir = self.run_dir / "weights"
+        self.weights_dir = self.run_dir / self.task.weights_folder
         self._pipeline = None
 
     # ------------------------------------------------------------------------------------------------
@@ -207,9 +209,8 @@ class Trainer:
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = task.build_model()
-            optimizer = keras.optimizers.Adam(
-                learning_rate=learning_rate_schedule(recipe, steps_per_epoch, total_steps),
-                beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON)
+            optimizer = build_optimizer(recipe, learning_rate_schedule(recipe, steps_per_epoch, total_steps),
+                                        beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON)
             if config.mixed_precision and keras.mixed_precision.dtype_policy().name == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(model.trainable_variables)

@@ -1,0 +1,162 @@
+"""Unpaired training images (zero-reference methods, e.g. Zero-DCE++): find, decode, resize, batch.
+
+The original Zero-DCE++ loader (``dataloader.py``: ``Image.open(path).resize((512, 512),
+Image.ANTIALIAS)``, then ``np.asarray(image) / 255.0`` as float64, then ``.float()``) is reproduced:
+every image, whatever its size, is resized to ``size``×``size`` with PIL's Lanczos filter (what
+``ANTIALIAS`` is an alias of; the aspect ratio is not kept, as in the original) and divided by 255 in
+float64 before the cast to float32, so a training sample equals the original's tensor bit for bit
+(NHWC instead of NCHW). No crop, no augmentation, no per-image normalisation: the original has none.
+
+Differences, deliberate: any of :data:`~kind_tf.data.pairs.IMAGE_EXTENSIONS` in the folder and its
+sub-folders is used (the original globs ``*.jpg`` in one folder); grey / RGBA / palette images are
+converted to RGB (the original would fail on them); and an epoch is ``len(images) // batch`` full
+batches (the original's DataLoader also runs the last, partial batch).
+
+Images are decoded once (``prepare``) and kept resized as one uint8 array ``[N, size, size, 3]``
+(875 SICE images at 512: 690 MB; at 256: 172 MB). Batches are a pure function of (seed, step), like
+:mod:`kind_tf.data.pipeline`: epoch ``e`` visits every image once in the order of the permutation
+drawn with the stateless seed (seed, −1 − e) (:func:`~kind_tf.data.pipeline.image_index`), so a
+resumed run sees exactly the batches of an uninterrupted one and a distributed run feeds each replica
+its rows of the same global batch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from kind_tf.data.pairs import IMAGE_EXTENSIONS, DataError, _listing
+from kind_tf.data.pipeline import Sampling, image_index
+
+#: The original loader's training size (``lowlight_loader.size``).
+ORIGINAL_SIZE = 512
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """Every image file under ``root`` (sub-folders included; hidden files and folders skipped).
+
+    Returns:
+        Paths sorted by their path relative to ``root``.
+
+    Raises:
+        DataError: ``root`` is not a folder or holds no image.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of images")
+    found = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            found.append(path)
+    if not found:
+        raise DataError(f"{root}: no images (extensions {', '.join(IMAGE_EXTENSIONS)}) in it or its sub-folders")
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def read_resized(path: Path, size: int | None = None, max_side: int | None = None) -> np.ndarray:
+    """Decode ``path`` to uint8 RGB ``[H, W, 3]``.
+
+    Args:
+        size: resize to ``size``×``size`` with Lanczos (the original loader); None keeps the size.
+        max_side: else, downscale (box filter) so that the longer side is at most this (evaluation).
+
+    Raises:
+        OSError / ValueError (PIL) when the file cannot be decoded.
+    """
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if size is not None and image.size != (size, size):
+            image = image.resize((size, size), Image.LANCZOS)
+        elif size is None and max_side and max(image.size) > max_side:
+            scale = max_side / max(image.size)
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                                 Image.BOX)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def load_images(paths: Sequence[Path], size: int | None = None, max_side: int | None = None,
+                progress: Callable[[Iterable], Iterable] = lambda items: items,
+                root: str | os.PathLike | None = None) -> list[np.ndarray]:
+    """Decode (and resize, see :func:`read_resized`) every image, checking that all are readable.
+
+    Raises:
+        DataError: one error listing every file that cannot be decoded (and why).
+    """
+    images, unreadable = [], []
+    for path in progress(paths):
+        try:
+            images.append(read_resized(path, size, max_side))
+        except Exception as error:  # PIL raises many types for broken files
+            name = path.relative_to(root).as_posix() if root is not None else str(path)
+            unreadable.append(f"{name} ({type(error).__name__})")
+    if unreadable:
+        where = root if root is not None else (paths[0].parent if paths else "")
+        raise DataError(f"{where}: {len(unreadable)} unreadable image file(s): {_listing(unreadable)}")
+    return images
+
+
+def load_training_images(root: str | os.PathLike, size: int = ORIGINAL_SIZE,
+                         progress: Callable[[Iterable], Iterable] = lambda items: items) -> np.ndarray:
+    """Every image under ``root`` resized to ``size``×``size``: uint8 ``[N, size, size, 3]``."""
+    paths = find_images(root)
+    images = load_images(paths, size=size, progress=progress, root=root)
+    return np.stack(images)
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 → float32 as the original loader: ``np.asarray(image) / 255.0`` (float64), then float32."""
+    return (np.asarray(images) / 255.0).astype(np.float32)
+
+
+def unpaired_dataset(images: np.ndarray, sampling: Sampling, *, start_step: int, total_steps: int,
+                     replica_batch: int | None = None, first_replica: int = 0, local_replicas: int = 1,
+                     prefetch: int = 2) -> tf.data.Dataset:
+    """Batches ``{"images": float32 [b, S, S, 3]}`` of steps ``start_step … total_steps − 1``.
+
+    Same addressing and sharding as :func:`kind_tf.data.pipeline.patch_dataset` (global sample
+    ``k = step · global_batch + row``; a pipeline feeding ``local_replicas`` replicas from global
+    replica ``first_replica`` yields their per-replica batches in order), whole images instead of
+    augmented patches.
+
+    Args:
+        images: uint8 ``[N, S, S, 3]`` (:func:`load_training_images`), kept in host memory.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 [N, S, S, 3], got {images.dtype} {images.shape}")
+    num_images, height, width = images.shape[:3]
+    batch = replica_batch or sampling.global_batch
+    per_step = local_replicas * batch
+
+    def to_sample_index(element):
+        step = element // per_step
+        within = element % per_step
+        row = (first_replica + within // batch) * batch + within % batch
+        return step * sampling.global_batch + row
+
+    def sample(k):
+        index = image_index(sampling, num_images, k)
+        image = tf.numpy_function(lambda i: to_float(images[int(i)]), [index], tf.float32, stateful=False)
+        image.set_shape([height, width, 3])
+        return {"images": image}
+
+    dataset = tf.data.Dataset.range(start_step * per_step, total_steps * per_step)
+    dataset = dataset.map(to_sample_index)
+    dataset = dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(batch, drop_remainder=True)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options).prefetch(prefetch)
+
+
+__all__ = ["ORIGINAL_SIZE", "find_images", "read_resized", "load_images", "load_training_images", "to_float",
+           "unpaired_dataset"]
