@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import json
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -63,6 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--loss", metavar="SPEC",
                         help="restore/adjust loss as 'name[:weight],...' over kind_tf.losses (e.g. "
                              "'l1:1,ssim:1'); 'original' = the stage's recipe (default)")
+    parser.add_argument("--backbone", choices=["kind", "improved_unet"], default="kind",
+                        help="restore-stage network: the original RestorationNet (default) or the improved U-Net")
+    parser.add_argument("--backbone-config", metavar="JSON", default=None,
+                        help='backbone constructor arguments, e.g. \'{"fpn": false, "sad_weight": 0.1}\'')
     parser.add_argument("--save-every", type=int, default=500, help="checkpoint + export every N steps")
     parser.add_argument("--log-every", type=int, default=10, help="TensorBoard scalars every N steps")
     parser.add_argument("--eval-every", type=int, default=500, help="evaluate on --eval-data every N steps")
@@ -78,11 +83,20 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from kind_tf.training import USER_ERRORS, TrainConfig, TrainingDiverged, train
 
+    try:
+        backbone_config = json.loads(args.backbone_config) if args.backbone_config else None
+    except json.JSONDecodeError as error:
+        print(f"train.py: error: --backbone-config is not valid JSON ({error})", file=sys.stderr)
+        return 2
+    if backbone_config is not None and not isinstance(backbone_config, dict):
+        print("train.py: error: --backbone-config must be a JSON object", file=sys.stderr)
+        return 2
     config = TrainConfig(
         stage=args.stage, data=args.data, eval_data=args.eval_data, run_dir=args.run_dir, preset=args.preset,
         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, patch_size=args.patch_size,
         lr=args.lr, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
-        decom_weights=args.decom_weights, loss=args.loss, save_every=args.save_every, log_every=args.log_every,
+        decom_weights=args.decom_weights, loss=args.loss, backbone=args.backbone,
+        backbone_config=backbone_config, save_every=args.save_every, log_every=args.log_every,
         eval_every=args.eval_every, image_every=args.image_every, eval_images=args.eval_images,
         eval_size=args.eval_size, progress=not args.no_progress)
     try:

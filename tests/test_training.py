@@ -81,6 +81,28 @@ def test_three_stages_end_to_end(tiny, tmp_path):
         Trainer(TrainConfig(stage="adjust", data=str(train), run_dir=str(run), steps=4, seed=1, **TINY)).run()
 
 
+def test_improved_unet_backbone_trains_with_sad_and_reloads(tiny, tmp_path):
+    """--backbone improved_unet: the SAD regulariser joins the loss, and the weights folder rebuilds the
+    same network (class and config) for inference without extra flags."""
+    train, _ = tiny
+    run = tmp_path / "run"
+    Trainer(TrainConfig(stage="decom", data=str(train), run_dir=str(run), steps=1, **TINY)).run()
+    backbone_config = {"fpn": False, "sad_weight": 0.5}
+    result = Trainer(TrainConfig(stage="restore", data=str(train), run_dir=str(run), steps=2,
+                                 backbone="improved_unet", backbone_config=backbone_config, **TINY)).run()
+    assert set(result.losses) == {"mse", "grad", "ssim", "sad", "total"}
+    assert result.losses["total"] == pytest.approx(
+        result.losses["mse"] + result.losses["grad"] + result.losses["ssim"] + result.losses["sad"], rel=1e-5)
+    from kind_tf.models import ImprovedUNet
+    from kind_tf.weights import load_stage
+    restore = load_stage(run / "weights", "restore")
+    assert isinstance(restore, ImprovedUNet)
+    assert restore.get_config()["fpn"] is False and restore.get_config()["sad_weight"] == 0.5
+    with pytest.raises(ConfigError, match="backbone"):
+        Trainer(TrainConfig(stage="restore", data=str(train), run_dir=str(tmp_path / "other"), steps=1,
+                            decom_weights=str(run / "weights"), backbone="vgg", **TINY)).run()
+
+
 def test_learning_rate_schedule_in_steps():
     from kind_tf.training.config import PRESETS
     from kind_tf.training.trainer import learning_rate_schedule

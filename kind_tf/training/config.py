@@ -104,6 +104,8 @@ class TrainConfig:
     jit: bool = False
     decom_weights: str | None = None
     loss: str | None = None         # --loss SPEC (kind_tf.losses.parse_spec); None / "original": the recipe's
+    backbone: str = "kind"          # restore stage network: "kind" (RestorationNet) or "improved_unet"
+    backbone_config: dict | None = None   # constructor arguments of the backbone (e.g. {"fpn": false})
     save_every: int = 500
     log_every: int = 10
     eval_every: int = 500

@@ -253,6 +253,22 @@ class RestoreTask(FrozenDecomTask):
     name = "restore"
     loss_original = "kind_restore"
     loss_channels = 3
+    # --backbone name → the network class registered in kind_tf.weights.STAGE_CLASSES.
+    BACKBONES = {"kind": "RestorationNet", "improved_unet": "ImprovedUNet"}
+
+    def prepare(self, context):
+        config = context.config
+        if config.backbone not in self.BACKBONES:
+            raise ConfigError(f"--backbone: unknown backbone {config.backbone!r}; expected one of {sorted(self.BACKBONES)}")
+        self.backbone = (self.BACKBONES[config.backbone], dict(config.backbone_config or {}))
+        return super().prepare(context)
+
+    def build_model(self):
+        class_name, backbone_config = getattr(self, "backbone", (self.BACKBONES["kind"], {}))
+        try:
+            return build_stage(self.name, class_name, backbone_config)
+        except TypeError as error:
+            raise ConfigError(f"--backbone-config: {error}") from None
 
     def transform(self, patch, draws):
         maps = self.split(patch)
@@ -262,9 +278,16 @@ class RestoreTask(FrozenDecomTask):
     def compute_losses(self, model, batch, training=True):
         restored = tf.cast(model([batch["reflectance_low"], batch["illumination_low"]], training=training),
                            tf.float32)
-        if self.loss is not None:
-            return self.loss.terms(batch["target"], restored)
-        return kind_losses.restore_losses(restored, batch["target"])
+        terms = (self.loss.terms(batch["target"], restored) if self.loss is not None
+                 else kind_losses.restore_losses(restored, batch["target"]))
+        if training and model.losses:
+            # Regularisers the backbone adds in training calls (the improved U-Net's SAD, weighted by λ).
+            # It is a batch-level scalar: repeat it per example, like the other (per-example) terms.
+            terms = dict(terms)
+            sad = tf.cast(tf.add_n(model.losses), tf.float32)
+            terms["sad"] = tf.fill(tf.shape(terms["total"]), sad)
+            terms["total"] = terms["total"] + terms["sad"]
+        return terms
 
     def evaluate(self, model, ratios):
         result = EvalResult()
