@@ -3,6 +3,12 @@
 
     python enhance.py                       # the bundled sample → enhanced/
     python enhance.py photos/ a.jpg "b/*.png" -o out/ --ratio auto --save-intermediates
+    python enhance.py photos/ --precision bfloat16          # ~4x faster on CPUs with AVX512_BF16/AMX
+
+Speed options (measured in benchmarks/README.md): --precision bfloat16 runs the networks in bfloat16
+(outputs stay float32; PSNR change < 0.01 dB); --threads / --inter-op-threads size TensorFlow's CPU
+thread pools (default: TensorFlow's, one thread per core); --io-workers overlaps decoding and PNG
+writing with the model; --jit compiles with XLA (slower on CPU, off by default).
 """
 
 from __future__ import annotations
@@ -50,14 +56,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="activation memory budget in MB that triggers automatic tiling (default 1500)")
     parser.add_argument("--no-normalize", action="store_true",
                         help="skip the original's per-image min-max stretch of the input")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="network compute precision (default float32); bfloat16 is several times faster "
+                             "on CPUs with AVX512_BF16/AMX, outputs stay float32")
+    parser.add_argument("--mixed-precision", dest="precision", action="store_const", const="bfloat16",
+                        help="same as --precision bfloat16")
+    parser.add_argument("--jit", action="store_true", help="compile with XLA (slower on CPU; for accelerators)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="TensorFlow intra-op threads (default: one per logical core)")
+    parser.add_argument("--inter-op-threads", type=int, default=None,
+                        help="TensorFlow inter-op threads (default: TensorFlow's)")
+    parser.add_argument("--io-workers", type=int, default=2,
+                        help="threads decoding the next images and writing outputs while the model runs "
+                             "(default 2; 0: decode, enhance and write one after another)")
+    parser.add_argument("--batch-pixels", type=int, default=None,
+                        help="enhance consecutive same-size images together while the batch has at most this "
+                             "many pixels (default 524288, i.e. only small images; 0: one image per call)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from kind_tf.enhance_job import SAMPLE_IMAGE, enhance_files
-    from kind_tf.inference import KinD, ZeroDCE, default_weights_dir, default_zero_dce_weights_dir, parse_ratio
+    from kind_tf.enhance_job import DEFAULT_BATCH_PIXELS, SAMPLE_IMAGE, enhance_files
+    from kind_tf.inference import (KinD, ZeroDCE, configure_threads, default_weights_dir,
+                                   default_zero_dce_weights_dir, parse_ratio)
     from kind_tf.weights import WeightsError
+
+    for flag, value, least in (("--threads", args.threads, 1), ("--inter-op-threads", args.inter_op_threads, 1),
+                               ("--io-workers", args.io_workers, 0), ("--batch-pixels", args.batch_pixels, 0)):
+        if value is not None and value < least:
+            print(f"error: {flag} must be ≥ {least}, got {value}", file=sys.stderr)
+            return 2
+    configure_threads(args.threads, args.inter_op_threads)   # before TensorFlow runs any op
 
     try:
         parse_ratio(args.ratio)
@@ -72,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: " + help_text.format(path=weights), file=sys.stderr)
         return 2
     try:
+        speed = {"precision": args.precision, "jit": args.jit}
         if zero_dce:
-            model = ZeroDCE.from_weights(weights)
+            model = ZeroDCE.from_weights(weights, **speed)
         else:
-            model = KinD.from_weights(weights, normalize=not args.no_normalize)
+            model = KinD.from_weights(weights, normalize=not args.no_normalize, **speed)
     except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -90,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     inputs = args.inputs or [str(SAMPLE_IMAGE)]
     report = enhance_files(model, inputs, Path(args.out_dir), args.ratio, overwrite=args.overwrite,
-                           save_intermediates=args.save_intermediates, options=tiling)
+                           save_intermediates=args.save_intermediates, options=tiling,
+                           io_workers=args.io_workers,
+                           batch_pixels=DEFAULT_BATCH_PIXELS if args.batch_pixels is None else args.batch_pixels)
     print(f"wrote {len(report.written)} file(s) to {args.out_dir}"
           + (f"; {len(report.errors)} problem(s), see above" if report.errors else ""), file=sys.stderr)
     return report.exit_code

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kind_tf.image_ops import gaussian_blur, minmax_normalize, rgb_to_gray, to_float_image
+from kind_tf.models.layers import UpsampleAndConcat
 from kind_tf.weights import has_stage, load_stage
 
 DEFAULT_RATIO = 5.0
@@ -43,8 +44,78 @@ TILE_ALIGN = 16
 # Measured peak activation memory of the float32 pipeline: ~880 bytes per input pixel (CPU).
 BYTES_PER_PIXEL = 900
 DEFAULT_MAX_MEMORY_MB = 1500
+# Compute precisions of the networks. "bfloat16" builds them under Keras' mixed_bfloat16 policy
+# (float32 weights, bfloat16 activations and matmuls/convolutions — oneDNN/AMX on CPUs with
+# AVX512_BF16 / AMX_BF16); the pipeline's own arithmetic (normalisation, ratio, denoise weight,
+# fusion) and every returned array stay float32. See benchmarks/README.md for speed and accuracy.
+PRECISIONS = ("float32", "bfloat16")
+# Peak activation memory of the bfloat16 pipeline per input pixel: ~445 measured (CPU, see benchmarks/), with margin.
+BYTES_PER_PIXEL_BFLOAT16 = 600
 
 RatioArg = float | str
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def with_precision(model: keras.Model, precision: str, build: Callable[[keras.Model], Any]) -> keras.Model:
+    """``model`` itself for "float32"; for "bfloat16" a copy built under mixed_bfloat16 with its weights.
+
+    The copy has the same class and config, float32 variables holding exactly ``model``'s weights,
+    and computes in bfloat16 (Keras autocasts float32 inputs). ``build(copy)`` creates its variables.
+    """
+    if check_precision(precision) == "float32":
+        return model
+    config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")   # sub-layers take the global policy when created
+    try:
+        copy = type(model).from_config(config)
+        build(copy)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    for layer in copy._flatten_layers(include_self=False, recursive=True):
+        if type(layer) is UpsampleAndConcat:
+            layer.__class__ = _UpsampleAndConcatByDepthToSpace
+    return copy
+
+
+class _UpsampleAndConcatByDepthToSpace(UpsampleAndConcat):
+    """UpsampleAndConcat with its 2×2 stride-2 transposed convolution computed as a 1×1 convolution to
+    4·C channels followed by depth_to_space(2): the same products and sums (identical results, measured
+    bit-exact), the same speed, but no Conv2DBackpropInput. TensorFlow's oneDNN bfloat16
+    Conv2DBackpropInput keeps memory for every input shape it sees (measured +50–250 MB per new tile
+    shape, 4.7 GB peak on a tiled 4000×3000 image); bfloat16 copies made by :func:`with_precision` use this.
+    """
+
+    def call(self, inputs):
+        coarse, skip = inputs
+        kernel = tf.cast(self.deconv.kernel, coarse.dtype)            # [2, 2, C_out, C_in]
+        c_out, c_in = kernel.shape[2], kernel.shape[3]
+        pointwise = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [1, 1, c_in, 4 * c_out])
+        upsampled = tf.nn.depth_to_space(tf.nn.conv2d(coarse, pointwise, 1, "VALID"), 2)
+        skip_shape = tf.shape(skip)
+        upsampled = upsampled[:, : skip_shape[1], : skip_shape[2], :]
+        return tf.concat([upsampled, tf.cast(skip, upsampled.dtype)], axis=-1)
+
+
+def configure_threads(intra_op: int | None = None, inter_op: int | None = None) -> None:
+    """Size TensorFlow's CPU thread pools (None keeps TF's default: one thread per logical core).
+
+    ``intra_op``: threads one op (a convolution) is split over; ``inter_op``: independent ops run at
+    once. Must be called before TensorFlow runs its first op (e.g. first thing in a script).
+    """
+    try:
+        if intra_op is not None:
+            tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
+        if inter_op is not None:
+            tf.config.threading.set_inter_op_parallelism_threads(int(inter_op))
+    except RuntimeError as error:
+        raise RuntimeError(f"thread settings must be applied before TensorFlow runs any op ({error})") from None
 
 
 def denoise_weight(reflectance: tf.Tensor, sigma: float = DENOISE_SIGMA) -> tf.Tensor:
@@ -73,21 +144,32 @@ class KinD:
             which is how the original release (decom + adjust only) can be run.
         normalize: apply the original's per-image min-max stretch to the input (default True).
         auto_target: mean illumination that ``ratio="auto"`` aims for.
+        precision: "float32" (default: the networks as given) or "bfloat16" (copies of the networks
+            computing in bfloat16; the pipeline arithmetic and outputs stay float32).
+        jit: compile the forward passes with XLA (off by default: slower on CPU, see benchmarks/).
     """
 
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
-                 normalize: bool = True, auto_target: float = AUTO_TARGET_ILLUMINATION):
-        self.decom = decom
-        self.restore = restore
-        self.adjust = adjust
+                 normalize: bool = True, auto_target: float = AUTO_TARGET_ILLUMINATION,
+                 precision: str = "float32", jit: bool = False):
+        from kind_tf.weights import build_model
+
+        self.precision = check_precision(precision)
+        self.jit = bool(jit)
+        self.decom = with_precision(decom, precision, lambda m: build_model(m, "decom"))
+        self.restore = (None if restore is None
+                        else with_precision(restore, precision, lambda m: build_model(m, "restore")))
+        self.adjust = with_precision(adjust, precision, lambda m: build_model(m, "adjust"))
         self.normalize = normalize
         self.auto_target = auto_target
+        self.bytes_per_pixel = BYTES_PER_PIXEL_BFLOAT16 if precision == "bfloat16" else BYTES_PER_PIXEL
         # One concrete graph for every batch size and image size: no retracing per image.
         signature = [tf.TensorSpec([None, None, None, 3], tf.float32), tf.TensorSpec([None], tf.float32)]
-        self.forward = tf.function(self._forward, input_signature=signature)
+        self.forward = tf.function(self._forward, input_signature=signature, jit_compile=self.jit)
         # The same pipeline on inputs that are already normalised (tiles of a normalised image).
-        self.forward_normalized = tf.function(self._pipeline, input_signature=signature)
-        self.decompose = tf.function(lambda inputs: self.decom(inputs), input_signature=signature[:1])
+        self.forward_normalized = tf.function(self._pipeline, input_signature=signature, jit_compile=self.jit)
+        self.decompose = tf.function(lambda inputs: tuple(tf.cast(t, tf.float32) for t in self.decom(inputs)),
+                                     input_signature=signature[:1], jit_compile=self.jit)
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, **kwargs: Any) -> "KinD":
@@ -150,11 +232,17 @@ class KinD:
             raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
         ratios = np.full([images.shape[0]], parse_ratio(ratio), np.float32)
         if tile == "auto":
-            tile = auto_tile_size(images.shape[1], images.shape[2], tile_overlap, max_memory_mb)
+            tile = auto_tile_size(images.shape[1], images.shape[2], tile_overlap, max_memory_mb,
+                                  bytes_per_pixel=self.bytes_per_pixel, balance=True)
         if tile is None:
-            outputs = {name: value.numpy() for name, value in self.forward(images, ratios).items()}
+            result = self.forward(images, ratios)
+            if not return_intermediates:   # copy out only what is returned
+                result = {"enhanced": result["enhanced"]}
+            outputs = {name: value.numpy() for name, value in result.items()}
         else:
-            per_image = [self.enhance_tiled(images[i:i + 1], ratios[i:i + 1], int(tile), tile_overlap)
+            # Without intermediates only the enhanced image is assembled (saves 12 of 15 full-size channels).
+            keep = None if return_intermediates else ("enhanced",)
+            per_image = [self.enhance_tiled(images[i:i + 1], ratios[i:i + 1], int(tile), tile_overlap, keep=keep)
                          for i in range(images.shape[0])]
             outputs = {name: np.concatenate([o[name] for o in per_image]) for name in per_image[0]}
         if single:
@@ -163,14 +251,15 @@ class KinD:
 
 
     def enhance_tiled(self, images: np.ndarray, ratios: np.ndarray, tile: int,
-                      overlap: int = TILE_CONTEXT) -> dict[str, np.ndarray]:
+                      overlap: int = TILE_CONTEXT, keep: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Run the pipeline on one image [1, H, W, 3] tile by tile with bounded memory.
 
         Global quantities come from the whole image first: the min-max normalisation, and for
         ``ratio`` "auto" the mean illumination (an extra DecomNet pass over the tiles). Each tile's
         window adds ``overlap`` px of context on every side and starts on the 16-px pooling grid, so
         the kept core equals the untiled result (up to float summation order); cores are pasted
-        without blending since there is nothing to blend.
+        without blending since there is nothing to blend. ``keep`` names the outputs to assemble
+        (default: all); the others are dropped tile by tile, which bounds memory on huge images.
         """
         if tile % TILE_ALIGN or overlap % TILE_ALIGN or tile <= 0:
             raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be positive multiples of {TILE_ALIGN}")
@@ -184,10 +273,13 @@ class KinD:
                 illumination_sum += float(np.sum(illumination.numpy()[:, offset[0], offset[1]], dtype=np.float64))
             mean = np.float32(illumination_sum / (height * width))
             ratios = np.where(ratios > 0, ratios, auto_ratio(tf.fill([1, 1, 1, 1], mean), self.auto_target).numpy())
+        keep = None if keep is None else set(keep)
         outputs: dict[str, np.ndarray] = {}
         for core, window, offset in windows:
             result = self.forward_normalized(inputs[:, window[0], window[1]], ratios.astype(np.float32))
             for name, value in result.items():
+                if keep is not None and name not in keep:
+                    continue
                 value = value.numpy()
                 if value.ndim != 4:  # per-image values such as the ratio
                     outputs[name] = value
@@ -211,13 +303,24 @@ def tile_windows(height: int, width: int, tile: int, overlap: int):
 
 
 def auto_tile_size(height: int, width: int, overlap: int = TILE_CONTEXT,
-                   max_memory_mb: float = DEFAULT_MAX_MEMORY_MB) -> int | None:
-    """None when the whole image fits ``max_memory_mb`` of activations, else the largest aligned tile that does."""
-    max_pixels = max_memory_mb * 1e6 / BYTES_PER_PIXEL
+                   max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
+                   bytes_per_pixel: float = BYTES_PER_PIXEL, balance: bool = False) -> int | None:
+    """None when the whole image fits ``max_memory_mb`` of activations, else the largest aligned tile that does.
+
+    ``balance``: instead, the smallest aligned tile that needs no more tiles than the largest one
+    (e.g. 4000×3000 in float32: 800 instead of 960, 4×5 tiles either way). The computed area (cores
+    plus context) is the same, the largest window and so the peak memory smaller (−23 % there).
+    """
+    max_pixels = max_memory_mb * 1e6 / bytes_per_pixel
     if height * width <= max_pixels:
         return None
     window = int(np.sqrt(max_pixels))
-    return max(TILE_ALIGN, (window - 2 * overlap) // TILE_ALIGN * TILE_ALIGN)
+    tile = max(TILE_ALIGN, (window - 2 * overlap) // TILE_ALIGN * TILE_ALIGN)
+    if balance:
+        rows, columns = -(-height // tile), -(-width // tile)
+        needed = max(-(-height // rows), -(-width // columns))
+        tile = min(tile, -(-needed // TILE_ALIGN) * TILE_ALIGN)
+    return tile
 
 
 def parse_ratio(ratio: RatioArg) -> float:
@@ -244,31 +347,73 @@ class ZeroDCE:
 
     Zero-DCE++ has no ratio: it estimates its own curves, so ``ratio`` is accepted and ignored.
     Any H×W works (see :mod:`kind_tf.models.zero_dce`); the forward pass is traced once.
+    ``precision="bfloat16"`` runs DCE-Net (on the downsampled image) in bfloat16; the resizing, the
+    full-resolution curve map and the curve iterations stay float32. ``jit`` compiles everything
+    with XLA. ``fused_curve`` (default) applies the 8 curve iterations at full resolution in one
+    small XLA kernel per iteration instead of 4 TensorFlow ops each (the curve is memory-bound and
+    dominates the run time: ~4× faster; the kernel is compiled once per image size, ~0.3 s; results
+    differ from the unfused curve by float rounding only, ~1e-5).
     """
 
-    def __init__(self, model: keras.Model):
-        self.model = model
-        self.forward = tf.function(self._forward,
+    def __init__(self, model: keras.Model, precision: str = "float32", jit: bool = False,
+                 fused_curve: bool = True):
+        self.precision = check_precision(precision)
+        self.jit = bool(jit)
+        self.fused_curve = bool(fused_curve)
+        self.model = with_precision(model, precision, lambda m: m(np.zeros((1, 24, 24, 3), np.float32)))
+        self._curve = tf.function(fused_curve_clipped, jit_compile=True, reduce_retracing=True)
+        self.forward = tf.function(self._forward, jit_compile=self.jit,
                                    input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
 
     @classmethod
-    def from_weights(cls, weights_dir: str | os.PathLike, scale_factor: int | None = None) -> "ZeroDCE":
+    def from_weights(cls, weights_dir: str | os.PathLike, scale_factor: int | None = None,
+                     **kwargs: Any) -> "ZeroDCE":
         from kind_tf.convert.zero_dce_pth import load_zero_dce
 
-        return cls(load_zero_dce(weights_dir, scale_factor))
+        return cls(load_zero_dce(weights_dir, scale_factor), **kwargs)
 
     def _forward(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        enhanced, curve = self.model(images, return_curve=True)
-        return {"enhanced": tf.clip_by_value(enhanced, 0.0, 1.0), "input": images, "curve_map": curve}
+        if self.precision == "float32" and not self.fused_curve:
+            enhanced, curve = self.model(images, return_curve=True)
+            return {"enhanced": tf.clip_by_value(enhanced, 0.0, 1.0), "input": images, "curve_map": curve}
+        from kind_tf.models.zero_dce import apply_curve, upsample_bilinear_align_corners
+
+        model = self.model
+        # DCE-Net in the model's compute dtype (bfloat16 or float32) on the downsampled float32 image.
+        curve = tf.cast(model.estimate_curve(model.downsample(images)), tf.float32)
+        if model.scale_factor > 1:
+            shape = tf.shape(images)
+            curve = upsample_bilinear_align_corners(curve, model.scale_factor, (shape[1], shape[2]))
+        if self.fused_curve:
+            enhanced = self._curve(images, curve, model.iterations)
+        else:
+            enhanced = tf.clip_by_value(apply_curve(images, curve, model.iterations), 0.0, 1.0)
+        return {"enhanced": enhanced, "input": images, "curve_map": curve}
 
     def enhance(self, image: np.ndarray, ratio: RatioArg | None = None, return_intermediates: bool = False,
                 **_: Any) -> np.ndarray | dict[str, np.ndarray]:
         images = to_float_image(image)
         single = images.ndim == 3
-        outputs = {name: value.numpy() for name, value in self.forward(images[None] if single else images).items()}
+        result = self.forward(images[None] if single else images)
+        if not return_intermediates:   # copy out only what is returned
+            result = {"enhanced": result["enhanced"]}
+        outputs = {name: value.numpy() for name, value in result.items()}
         if single:
             outputs = {name: value[0] for name, value in outputs.items()}
         return outputs if return_intermediates else outputs["enhanced"]
+
+
+def fused_curve_clipped(images: tf.Tensor, curve_map: tf.Tensor, iterations: int) -> tf.Tensor:
+    """clip(curve^iterations(images), 0, 1) with ``x ← x + A·x·(x − 1)`` (= x + A·(x² − x)) per step.
+
+    Meant for XLA: the while loop keeps each iteration one fused elementwise kernel (an unrolled
+    loop makes XLA duplicate work or split it into many kernels).
+    """
+    def body(step, x):
+        return step + 1, x + curve_map * x * (x - 1.0)
+
+    _, enhanced = tf.while_loop(lambda step, x: step < iterations, body, (tf.constant(0), images))
+    return tf.clip_by_value(enhanced, 0.0, 1.0)
 
 
 def default_zero_dce_weights_dir() -> Path:

@@ -86,7 +86,9 @@ def save_weights(out_dir: str | os.PathLike, models: dict[str, keras.Model],
         tmp = out_dir / f".{stage}.tmp.weights.h5"
         model.save_weights(tmp)
         os.replace(tmp, final)
-        config["stages"][stage] = {"class": stage_class_name(model), "config": model.get_config()}
+        # Without the base config: the training precision (e.g. mixed_bfloat16) is not the network's; the
+        # inference precision is chosen when loading (KinD(precision=...)).
+        config["stages"][stage] = {"class": stage_class_name(model), "config": _strip_base_config(model.get_config())}
     if metadata:
         config.setdefault("metadata", {}).update(metadata)
     _write_json_atomic(config_path, config)

@@ -1,0 +1,828 @@
+#!/usr/bin/env python
+"""kind-tf CPU benchmarks: inference latency and memory, folder throughput, training speed, bf16 accuracy.
+
+    python benchmarks/run.py            # the full benchmark (~30 min on a 2-core CPU)
+    python benchmarks/run.py --quick    # small sizes, few repeats (~3 min): for development
+
+Every figure is printed next to a baseline measured in the same run (the plain eager Keras call for
+inference, a plain eager GradientTape loop for training) and the ratio. Each inference case runs in
+its own subprocess, so its peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that case's
+alone. Results go to ``benchmarks/results/{full,quick}.{json,md}``. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+SHARED = Path(os.environ.get("KIND_TF_SHARED", REPO.parent / "shared"))
+sys.path.insert(0, str(REPO))
+
+# Reference figures the issue compares against (seconds).
+TF1_KIND = {"600x400": 0.295, "1200x900": 1.34}          # original KinD (TF1), 400×600 and 900×1200
+PYTORCH_ZERO_DCE = {"600x400": 0.0048, "1200x900": 0.063}  # original Zero-DCE++ (PyTorch)
+RSS_LIMIT_MB = 3000
+BF16_SPEEDUP_TARGET = 1.5
+BF16_PSNR_TOLERANCE_DB = 0.1
+RATIO = 5.0
+
+# name: (height, width); names are width×height like the issue's figures.
+FULL = {
+    "kind_sizes": {"600x400": (400, 600), "1200x900": (900, 1200), "4000x3000": (3000, 4000)},
+    "zero_dce_sizes": {"600x400": (400, 600), "1200x900": (900, 1200), "4000x3000": (3000, 4000)},
+    # The eager baseline cannot run 4000×3000 untiled (~11 GB of activations); it runs this instead.
+    "eager_fallback": {"4000x3000": ("2000x1500", (1500, 2000))},
+    "huge": {"4000x3000"},
+    "repeats": 5, "huge_repeats": 2, "max_memory_mb": None,
+    "folder_images": 50,
+    "folder_sizes": [(400, 600), (600, 400), (480, 640), (512, 512), (300, 450), (768, 1024)],
+    "train_steps": {"decom": 20, "restore": 3, "adjust": 30}, "train_patch": {},
+    "psnr_pairs": 8,
+}
+QUICK = {
+    "kind_sizes": {"600x400": (160, 240), "1200x900": (360, 480), "4000x3000": (720, 960)},
+    "zero_dce_sizes": {"600x400": (400, 600), "1200x900": (900, 1200), "4000x3000": (720, 960)},
+    "eager_fallback": {"4000x3000": ("2000x1500", (360, 480))},
+    "huge": {"4000x3000"},
+    "repeats": 2, "huge_repeats": 1, "max_memory_mb": 500,   # forces tiling at the small "huge" size
+    "folder_images": 8,
+    "folder_sizes": [(120, 160), (160, 120), (128, 128), (96, 144)],
+    "train_steps": {"decom": 3, "restore": 2, "adjust": 3}, "train_patch": {"restore": 96},
+    "psnr_pairs": 2,
+}
+
+
+# ================================================================================================
+# Workers (each runs in its own subprocess: python benchmarks/run.py --worker SPEC)
+# ================================================================================================
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # Linux: KiB
+
+
+def _current_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _synthetic_image(height: int, width: int, seed: int = 0):
+    """A dark uint8 photo-like image: smooth shading, a few edges, sensor-like noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 20 + 15 * np.sin(x / max(width, 1) * 7 + seed) * np.cos(y / max(height, 1) * 5)
+    base += 10 * ((x // max(width // 7, 1) + y // max(height // 5, 1)) % 2)
+    image = base[..., None] * np.array([1.0, 0.9, 0.8], np.float32) + rng.normal(0, 3, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _time_runs(run, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _build_kind(precision: str, jit: bool):
+    import keras
+
+    from kind_tf.inference import KinD
+    from kind_tf.weights import build_stage
+
+    keras.utils.set_random_seed(0)   # the same networks in every subprocess (outputs comparable)
+    return KinD(build_stage("decom"), build_stage("restore"), build_stage("adjust"), precision=precision, jit=jit)
+
+
+def _build_zero_dce(precision: str, jit: bool):
+    import numpy as np
+
+    from kind_tf.inference import ZeroDCE
+    from kind_tf.models.zero_dce import INFERENCE_SCALE_FACTOR, ZeroDCEPlusPlus
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = ZeroDCEPlusPlus(scale_factor=INFERENCE_SCALE_FACTOR)
+    model(np.zeros((1, 24, 24, 3), np.float32))
+    return ZeroDCE(model, precision=precision, jit=jit)
+
+
+def work_inference(spec: dict[str, Any]) -> dict[str, Any]:
+    """Latency (median of N) and peak RSS of one model × size × variant."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kind_tf.image_ops import to_float_image
+
+    height, width = spec["size"]
+    model = (_build_kind if spec["model"] == "kind" else _build_zero_dce)(spec["precision"], spec["jit"])
+    rss_idle = _current_rss_mb()
+    image = _synthetic_image(height, width)
+    if spec.get("batch"):
+        # Same-size images: one batched forward pass vs one pass per image (tile=None: no tiling).
+        images = np.stack([_synthetic_image(height, width, seed) for seed in range(spec["batch"])])
+        if spec["variant"] == "batched":
+            run = lambda: model.enhance(images, RATIO, tile=None)  # noqa: E731
+        else:
+            run = lambda: [model.enhance(one, RATIO, tile=None) for one in images]  # noqa: E731
+        model.enhance(_synthetic_image(64, 96), RATIO)
+    elif spec["variant"] == "eager":
+        # The plain eager Keras call: the same pipeline code, no tf.function, no tiling.
+        inputs = tf.constant(to_float_image(image)[None])
+        if spec["model"] == "kind":
+            ratios = tf.constant([RATIO], tf.float32)
+            run = lambda: model._forward(inputs, ratios)["enhanced"].numpy()  # noqa: E731
+        else:
+            run = lambda: np.clip(model.model(inputs).numpy(), 0, 1)  # noqa: E731
+    else:
+        options = {}
+        if spec["model"] == "kind":
+            options = {"tile": spec.get("tile", "auto")}
+            if spec.get("max_memory_mb"):
+                options["max_memory_mb"] = spec["max_memory_mb"]
+        run = lambda: model.enhance(image, RATIO, **options)  # noqa: E731
+        model.enhance(_synthetic_image(64, 96), RATIO)      # trace the graph once (any size)
+    if spec.get("warmup", True):
+        run()   # first run at this size: oneDNN primitive creation, allocator growth
+    times = _time_runs(run, spec["repeats"])
+    result = {"times_s": times, "median_s": float(np.median(times)), "min_s": float(np.min(times)),
+              "peak_rss_mb": _peak_rss_mb(), "rss_after_build_mb": rss_idle}
+    if spec["model"] == "kind" and spec["variant"] != "eager":
+        from kind_tf.inference import auto_tile_size
+
+        tile = spec.get("tile", "auto")
+        if tile == "auto":
+            kwargs = {"max_memory_mb": spec["max_memory_mb"]} if spec.get("max_memory_mb") else {}
+            tile = auto_tile_size(height, width, bytes_per_pixel=model.bytes_per_pixel, balance=True, **kwargs)
+        result["tile"] = tile
+    return result
+
+
+def work_folder(spec: dict[str, Any]) -> dict[str, Any]:
+    """Images/second of enhancing a folder (decode → enhance → PNG) with one variant."""
+    import tensorflow as tf
+
+    from kind_tf.enhance_job import enhance_files
+    from kind_tf.io import expand_inputs, load_image, save_png
+
+    kind = _build_kind(spec["precision"], False)
+    in_dir, out_dir = Path(spec["in_dir"]), Path(spec["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kind.enhance(_synthetic_image(64, 96), RATIO)          # trace once, outside the timing
+    paths, _ = expand_inputs([str(in_dir)])
+    start = time.perf_counter()
+    if spec["variant"] == "eager-sequential":
+        ratios = tf.constant([RATIO], tf.float32)
+        for path in paths:
+            inputs = tf.constant(load_image(path)[None])
+            enhanced = kind._forward(inputs, ratios)["enhanced"].numpy()[0]
+            save_png(out_dir / f"{path.stem}.png", enhanced)
+        errors = []
+    else:
+        report = enhance_files(kind, [str(in_dir)], out_dir, RATIO, io_workers=spec["io_workers"],
+                               log=lambda message: None, options={"tile": "auto"},
+                               batch_pixels=spec.get("batch_pixels", 0))
+        errors = report.errors
+    elapsed = time.perf_counter() - start
+    return {"images": len(paths), "seconds": elapsed, "images_per_s": len(paths) / elapsed,
+            "errors": errors, "peak_rss_mb": _peak_rss_mb(), "median_s": elapsed / len(paths)}
+
+
+def _synthetic_batch(stage: str, batch: int, patch: int):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+
+    def maps(channels, low=0.0, high=1.0):
+        return tf.constant(rng.uniform(low, high, (batch, patch, patch, channels)).astype(np.float32))
+
+    if stage == "decom":
+        return {"low": maps(3, 0, 0.2), "high": maps(3)}
+    if stage == "restore":
+        return {"reflectance_low": maps(3), "illumination_low": maps(1, 0, 0.2), "target": maps(3)}
+    return {"illumination": maps(1), "ratio_map": maps(1, 0.2, 5.0), "target": maps(1)}
+
+
+def work_train(spec: dict[str, Any]) -> dict[str, Any]:
+    """Steps/second of one stage: the project's Trainer train step vs a plain eager GradientTape loop."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kind_tf.training.config import PRESETS, TrainConfig
+    from kind_tf.training.tasks import make_task
+    from kind_tf.training.trainer import ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON, Trainer
+
+    stage = spec["stage"]
+    recipe = PRESETS["original"][stage]
+    batch_size, patch = recipe.batch_size, spec.get("patch") or recipe.patch_size
+    steps = spec["steps"]
+    batch = _synthetic_batch(stage, batch_size, patch)
+
+    def adam():
+        return keras.optimizers.Adam(1e-4, beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON)
+
+    def measure(run_step) -> dict[str, Any]:
+        for _ in range(2):
+            run_step()                       # tracing / first-step allocations
+        times = _time_runs(run_step, steps)
+        return {"median_s": float(np.median(times)), "min_s": float(np.min(times)),
+                "steps_per_s": 1.0 / float(np.median(times)), "times_s": times}
+
+    results: dict[str, Any] = {"batch_size": batch_size, "patch_size": patch}
+    for variant in spec["variants"]:
+        keras.config.set_dtype_policy("mixed_bfloat16" if variant == "trainer-bf16" else "float32")
+        task = make_task(stage)
+        keras.utils.set_random_seed(0)
+        model = task.build_model()
+        optimizer = adam()
+        optimizer.build(model.trainable_variables)
+        variables = model.trainable_variables
+        if variant == "eager-tape":
+            def run_step():
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(task.compute_losses(model, batch, training=True)["total"])
+                optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+                return float(loss)
+        else:
+            config = TrainConfig(stage=stage, data="-", progress=False, mixed_precision=variant == "trainer-bf16",
+                                 jit=variant == "trainer-jit", strategy="default")
+            trainer = Trainer(config, task=task)
+            step = tf.Variable(0, dtype=tf.int64, trainable=False)
+            train_step = trainer._make_train_step(model, optimizer, step, batch_size)
+            iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+
+            def run_step():
+                return {name: float(value) for name, value in train_step(iterator).items()}
+        results[variant] = measure(run_step)
+    keras.config.set_dtype_policy("float32")
+    return results
+
+
+def work_psnr(spec: dict[str, Any]) -> dict[str, Any]:
+    """PSNR against the ground truth of float32 vs bfloat16 on SICE eval pairs, and their speed."""
+    import numpy as np
+
+    from kind_tf.data.pairs import find_pairs
+    from kind_tf.inference import KinD
+    from kind_tf.io import load_image
+
+    pairs = find_pairs(spec["data"])[: spec["pairs"]]
+    images = [(load_image(pair.low), load_image(pair.high)) for pair in pairs]
+    result: dict[str, Any] = {"pairs": len(images), "weights": spec["weights"]}
+    outputs = {}
+    for precision in ("float32", "bfloat16"):
+        kind = KinD.from_weights(spec["weights"], precision=precision)
+        result["restore"] = kind.restore is not None
+        kind.enhance(images[0][0], RATIO)                     # trace + warm-up
+        enhanced, seconds = [], 0.0
+        for low, _ in images:
+            start = time.perf_counter()
+            enhanced.append(kind.enhance(low, RATIO))
+            seconds += time.perf_counter() - start
+        outputs[precision] = enhanced
+        psnr = [10 * np.log10(1.0 / np.mean((out - high) ** 2)) for out, (_, high) in zip(enhanced, images)]
+        result[precision] = {"psnr_db": float(np.mean(psnr)), "seconds_per_image": seconds / len(images),
+                             "psnr_per_image": [float(v) for v in psnr]}
+    diffs = [np.abs(a - b) for a, b in zip(outputs["float32"], outputs["bfloat16"])]
+    result["psnr_change_db"] = result["bfloat16"]["psnr_db"] - result["float32"]["psnr_db"]
+    result["max_abs_diff"] = float(max(d.max() for d in diffs))
+    result["mean_abs_diff"] = float(np.mean([d.mean() for d in diffs]))
+    result["bf16_vs_f32_psnr_db"] = float(np.mean([10 * np.log10(1.0 / max(np.mean(d ** 2), 1e-20)) for d in diffs]))
+    result["speedup"] = result["float32"]["seconds_per_image"] / result["bfloat16"]["seconds_per_image"]
+    return result
+
+
+WORKERS = {"inference": work_inference, "folder": work_folder, "train": work_train, "psnr": work_psnr}
+
+
+def worker_main(spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    from kind_tf.inference import configure_threads
+
+    configure_threads(spec.get("intra_op"), spec.get("inter_op"))
+    result = WORKERS[spec["kind"]](spec)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# ================================================================================================
+# Orchestrator
+# ================================================================================================
+def run_worker(spec: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+    """Run one case in a subprocess; record when, the load average and whether a training was running."""
+    start = time.perf_counter()
+    context = {"started": time.strftime("%H:%M:%S"), "loadavg_start": os.getloadavg()[0],
+               "training_at_start": bool(shared_machine()["training_running"])}
+    try:
+        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+                              capture_output=True, text=True, cwd=REPO, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", **context}
+    context["training_at_end"] = bool(shared_machine()["training_running"])
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return {"error": f"exit code {done.returncode}: " + " | ".join(tail), **context}
+    result = json.loads(lines[-1][len("RESULT "):])
+    result["wall_s"] = time.perf_counter() - start
+    return {**result, **context}
+
+
+def _shared_mark(row: dict[str, Any]) -> str:
+    """'†' when a training run was going at the start or end of this case (per-case record), else ''."""
+    return "†" if row.get("training_at_start") or row.get("training_at_end") else ""
+
+
+def machine_info() -> dict[str, Any]:
+    import tensorflow as tf
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = ""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")}
+
+
+def shared_machine() -> dict[str, Any]:
+    """Other training runs and the load average: the numbers are noisy when the machine is shared."""
+    found = subprocess.run(["pgrep", "-af", "train.py"], capture_output=True, text=True).stdout
+    trainings = [line for line in found.splitlines() if "pgrep" not in line and "benchmarks/run.py" not in line]
+    return {"training_running": trainings, "loadavg": os.getloadavg(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def make_folder(directory: Path, count: int, sizes: list[tuple[int, int]]) -> None:
+    from PIL import Image
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        height, width = sizes[(index // 5) % len(sizes)]   # runs of 5 same-size images, as from one camera
+        image = Image.fromarray(_synthetic_image(height, width, seed=index))
+        suffix = ".jpg" if index % 3 == 2 else ".png"
+        image.save(directory / f"img_{index:03d}{suffix}", quality=92)
+
+
+def files_equal(a: Path, b: Path) -> bool:
+    names_a = sorted(p.name for p in a.iterdir())
+    names_b = sorted(p.name for p in b.iterdir())
+    return names_a == names_b and all((a / n).read_bytes() == (b / n).read_bytes() for n in names_a)
+
+
+def combined_weights(base: Path, restore: Path | None, scratch: Path) -> Path:
+    """checkpoints/kind (decom + adjust) plus, if given, a restore stage from another weights folder (copied)."""
+    if restore is None or not (restore / "restore.weights.h5").is_file():
+        return base
+    target = scratch / "weights"
+    shutil.copytree(base, target, dirs_exist_ok=True)
+    shutil.copy2(restore / "restore.weights.h5", target / "restore.weights.h5")
+    config = json.loads((target / "config.json").read_text())
+    other = json.loads((restore / "config.json").read_text())
+    config["stages"]["restore"] = other["stages"]["restore"]
+    step = other.get("metadata", {}).get("restore_training", {}).get("step")
+    config.setdefault("metadata", {})["restore_training"] = other.get("metadata", {}).get("restore_training", {})
+    (target / "config.json").write_text(json.dumps(config, indent=2))
+    print(f"  restore weights: {restore} (step {step}), copied", flush=True)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (development)")
+    parser.add_argument("--sections", default="inference,threads,batching,folder,train,psnr",
+                        help="comma-separated subset of: inference, threads, batching, folder, train, psnr")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (median reported)")
+    parser.add_argument("--intra-op-threads", type=int, default=None, help="for every case (default: TF's)")
+    parser.add_argument("--inter-op-threads", type=int, default=None, help="for every case (default: TF's)")
+    parser.add_argument("--weights", default=str(REPO / "checkpoints" / "kind"),
+                        help="trained weights for the bf16-vs-float32 PSNR check (default checkpoints/kind)")
+    parser.add_argument("--restore-weights", default=None,
+                        help="a weights folder whose restore stage completes --weights for the PSNR check")
+    parser.add_argument("--out", default=None, help="results name (default: full or quick)")
+    parser.add_argument("--render", default=None, metavar="NAME",
+                        help="only re-write results/NAME.md from results/NAME.json (no measurement)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="with --render: add this line to the results' notes (kept in the JSON)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker_main(args.worker)
+        return 0
+    if args.render:
+        path = RESULTS / f"{args.render}.json"
+        report = json.loads(path.read_text())
+        report.setdefault("notes", []).extend(args.note)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        plan = QUICK if report["mode"] == "quick" else FULL
+        (RESULTS / f"{args.render}.md").write_text(render_markdown(report, plan))
+        print((RESULTS / f"{args.render}.md").read_text())
+        return 0
+
+    plan = QUICK if args.quick else FULL
+    repeats = args.repeats or plan["repeats"]
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    threads = {"intra_op": args.intra_op_threads, "inter_op": args.inter_op_threads}
+    name = args.out or ("quick" if args.quick else "full")
+    report: dict[str, Any] = {"mode": "quick" if args.quick else "full", "name": name, "notes": [],
+                              "machine": machine_info(), "shared_before": shared_machine(),
+                              "threads": threads, "rows": [], "folder": [], "train": {}, "psnr": None}
+    started = time.perf_counter()
+    rows = report["rows"]
+
+    def case(section, model, label, variant, precision, size_label, size, jit=False, **extra):
+        huge = label in plan["huge"]
+        spec = {"kind": "inference", "model": model, "variant": variant, "precision": precision, "jit": jit,
+                "size": list(size), "repeats": plan["huge_repeats"] if huge else repeats,
+                "warmup": not huge, **threads, **extra}
+        if model == "kind" and variant != "eager" and plan["max_memory_mb"] and huge:
+            spec["max_memory_mb"] = plan["max_memory_mb"]
+        print(f"  {model:8s} {label:10s} {variant:6s} {precision:8s}{' jit' if jit else ''} "
+              f"@ {size[1]}x{size[0]} ...", end="", flush=True)
+        result = run_worker(spec)
+        row = {"section": section, "model": model, "case": label, "variant": variant, "precision": precision,
+               "jit": jit, "measured_size": size_label, **{k: v for k, v in extra.items()}, **result}
+        rows.append(row)
+        print(f" {result['median_s']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
+              if "error" not in result else f" FAILED: {result['error']}", flush=True)
+        return row
+
+    if "inference" in sections:
+        print("inference latency (median of N; each case in its own subprocess)", flush=True)
+        for model, sizes in (("kind", plan["kind_sizes"]), ("zero_dce", plan["zero_dce_sizes"])):
+            for label, size in sizes.items():
+                size_label = f"{size[1]}x{size[0]}"
+                fallback = plan["eager_fallback"].get(label) if model == "kind" else None
+                if fallback:
+                    case("inference", model, label, "eager", "float32", f"{fallback[1][1]}x{fallback[1][0]}",
+                         fallback[1], note=f"eager cannot run {label} untiled (~11 GB of activations); "
+                                           f"measured at {fallback[0]} and scaled by the pixel count")
+                else:
+                    case("inference", model, label, "eager", "float32", size_label, size)
+                case("inference", model, label, "graph", "float32", size_label, size)
+                case("inference", model, label, "graph", "bfloat16", size_label, size)
+        for model, label in (("kind", "600x400"), ("zero_dce", "1200x900")):
+            size = (plan["kind_sizes"] if model == "kind" else plan["zero_dce_sizes"])[label]
+            case("inference", model, label, "graph", "float32", f"{size[1]}x{size[0]}", size, jit=True)
+
+    if "threads" in sections:
+        print("thread settings (KinD float32 graph, 600x400 case)", flush=True)
+        size = plan["kind_sizes"]["600x400"]
+        for intra, inter in ((None, None), (1, 1), (2, 1), (4, 2)):
+            spec_threads = {"intra_op": intra, "inter_op": inter}
+            label = f"intra={intra or 'default'} inter={inter or 'default'}"
+            print(f"  {label:28s}", end="", flush=True)
+            result = run_worker({"kind": "inference", "model": "kind", "variant": "graph", "precision": "float32",
+                                 "jit": False, "size": list(size), "repeats": repeats, **spec_threads})
+            rows.append({"section": "threads", "model": "kind", "case": "600x400", "variant": "graph",
+                         "precision": "float32", "jit": False, "measured_size": f"{size[1]}x{size[0]}",
+                         "threads": label, **result})
+            print(f" {result.get('median_s', float('nan')):.3f} s" if "error" not in result
+                  else f" FAILED: {result['error']}", flush=True)
+
+    if "batching" in sections:
+        print("batching 4 same-size images (KinD graph, 600x400 case)", flush=True)
+        size = plan["kind_sizes"]["600x400"]
+        for precision in ("float32", "bfloat16"):
+            for variant in ("one-by-one", "batched"):
+                print(f"  {precision:8s} {variant:10s}", end="", flush=True)
+                result = run_worker({"kind": "inference", "model": "kind", "variant": variant, "batch": 4,
+                                     "precision": precision, "jit": False, "size": list(size),
+                                     "repeats": repeats, **threads})
+                rows.append({"section": "batching", "model": "kind", "case": "600x400", "variant": variant,
+                             "precision": precision, "jit": False, "measured_size": f"{size[1]}x{size[0]}",
+                             **result})
+                print(f" {result['median_s']:.3f} s for 4 images" if "error" not in result
+                      else f" FAILED: {result['error']}", flush=True)
+
+    if "folder" in sections:
+        print(f"folder throughput ({plan['folder_images']} mixed-size images)", flush=True)
+        scratch = Path(tempfile.mkdtemp(prefix="kind_tf_bench_"))
+        try:
+            make_folder(scratch / "in", plan["folder_images"], plan["folder_sizes"])
+            from kind_tf.enhance_job import DEFAULT_BATCH_PIXELS
+
+            batching = DEFAULT_BATCH_PIXELS
+            variants = [("eager-sequential", "float32", 0, 0), ("job-sequential", "float32", 0, 0),
+                        ("job-overlap", "float32", 2, 0), ("job-overlap", "float32", 2, batching),
+                        ("job-overlap", "bfloat16", 2, 0), ("job-overlap", "bfloat16", 2, batching)]
+            for variant, precision, workers, batch_pixels in variants:
+                out = scratch / f"out-{variant}-{precision}-{batch_pixels}"
+                print(f"  {variant:17s} {precision:8s} io_workers={workers} batch_pixels={batch_pixels} ...",
+                      end="", flush=True)
+                result = run_worker({"kind": "folder", "variant": variant, "precision": precision,
+                                     "io_workers": workers, "batch_pixels": batch_pixels,
+                                     "in_dir": str(scratch / "in"), "out_dir": str(out), **threads})
+                report["folder"].append({"variant": variant, "precision": precision, "io_workers": workers,
+                                         "batch_pixels": batch_pixels, **result})
+                print(f" {result['images_per_s']:.2f} images/s" if "error" not in result
+                      else f" FAILED: {result['error']}", flush=True)
+            same = files_equal(scratch / "out-job-sequential-float32-0", scratch / "out-job-overlap-float32-0")
+            report["folder_overlap_same_files"] = same
+            print(f"  overlapped job wrote the same files as the sequential one: {same}", flush=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    if "train" in sections:
+        print("training steps/second (default batch and patch sizes of the original recipe)", flush=True)
+        for stage in ("decom", "restore", "adjust"):
+            variants = ["eager-tape", "trainer", "trainer-bf16"] + (["trainer-jit"] if stage != "restore" else [])
+            print(f"  {stage:8s} ...", end="", flush=True)
+            result = run_worker({"kind": "train", "stage": stage, "steps": plan["train_steps"][stage],
+                                 "patch": plan["train_patch"].get(stage), "variants": variants, **threads})
+            report["train"][stage] = result
+            print(" " + ", ".join(f"{v} {result[v]['steps_per_s']:.2f}/s" for v in variants if v in result)
+                  if "error" not in result else f" FAILED: {result['error']}", flush=True)
+
+    if "psnr" in sections:
+        data = SHARED / "data" / "sice_pairs" / "eval"
+        if data.is_dir() and (Path(args.weights) / "config.json").is_file():
+            print(f"bfloat16 vs float32 on {plan['psnr_pairs']} SICE eval pairs", flush=True)
+            scratch = Path(tempfile.mkdtemp(prefix="kind_tf_bench_w_"))
+            try:
+                weights = combined_weights(Path(args.weights), Path(args.restore_weights) if args.restore_weights
+                                           else None, scratch)
+                result = run_worker({"kind": "psnr", "data": str(data), "pairs": plan["psnr_pairs"],
+                                     "weights": str(weights), **threads})
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            if "error" not in result:
+                result["weights"] = args.weights + (f" + restore from {args.restore_weights}"
+                                                    if result.get("restore") and args.restore_weights else "")
+            report["psnr"] = result
+            print(f"  PSNR change {result['psnr_change_db']:+.4f} dB, speedup {result['speedup']:.2f}x"
+                  if "error" not in result else f"  FAILED: {result['error']}", flush=True)
+        else:
+            print(f"psnr: skipped ({data} or {args.weights} missing)", flush=True)
+
+    report["shared_after"] = shared_machine()
+    report["total_minutes"] = (time.perf_counter() - started) / 60
+    report["targets"] = evaluate_targets(report, plan)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    markdown = render_markdown(report, plan)
+    (RESULTS / f"{name}.md").write_text(markdown)
+    print()
+    print(markdown)
+    print(f"saved {RESULTS / (name + '.json')} and {RESULTS / (name + '.md')}")
+    return 0
+
+
+# ================================================================================================
+# Tables
+# ================================================================================================
+def _find(rows, **match):
+    for row in rows:
+        if all(row.get(k) == v for k, v in match.items()) and "error" not in row:
+            return row
+    return None
+
+
+def _pixels(size_label: str) -> int:
+    width, height = (int(v) for v in size_label.split("x"))
+    return width * height
+
+
+def _baseline_seconds(rows, model, label, size_label) -> tuple[float | None, str]:
+    """The eager baseline's median for this case, scaled by pixel count when measured at another size."""
+    eager = _find(rows, section="inference", model=model, case=label, variant="eager")
+    if eager is None:
+        return None, ""
+    seconds = eager["median_s"]
+    if eager["measured_size"] != size_label:
+        seconds *= _pixels(size_label) / _pixels(eager["measured_size"])
+        return seconds, f" (scaled from {eager['measured_size']})"
+    return seconds, ""
+
+
+def inference_table(report, plan) -> list[str]:
+    rows = report["rows"]
+    lines = ["| model | case (measured W×H) | variant | median | min | vs eager baseline | vs float32 graph | "
+             "peak RSS | reference | vs reference |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if row["section"] != "inference":
+            continue
+        name = "KinD" if row["model"] == "kind" else "Zero-DCE++"
+        variant = row["variant"] if row["variant"] == "eager" else f"graph {row['precision']}"
+        if row.get("jit"):
+            variant += " + XLA"
+        if row["model"] == "kind" and row.get("tile"):
+            variant += f", tile {row['tile']}"
+        if "error" in row:
+            lines.append(f"| {name} | {row['case']} ({row['measured_size']}) | {variant} | failed: "
+                         f"{row['error'][:80]} | | | | | | |")
+            continue
+        median, low = row["median_s"], row["min_s"]
+        vs_eager = vs_f32 = reference = vs_reference = ""
+        if row["variant"] != "eager":
+            base, note = _baseline_seconds(rows, row["model"], row["case"], row["measured_size"])
+            if base:
+                vs_eager = f"{base / median:.2f}× {'faster' if base >= median else '(slower)'}{note}"
+            if row["precision"] != "float32" or row.get("jit"):
+                f32 = _find(rows, section="inference", model=row["model"], case=row["case"], variant="graph",
+                            precision="float32", jit=False)
+                if f32:
+                    vs_f32 = f"{f32['median_s'] / median:.2f}×"
+        refs = TF1_KIND if row["model"] == "kind" else PYTORCH_ZERO_DCE
+        measured_matches = row["measured_size"] == row["case"]
+        if row["case"] in refs and measured_matches and row["variant"] != "eager":
+            ref = refs[row["case"]]
+            reference = (f"{ref:.3f} s (TF1)" if row["model"] == "kind" else f"{ref * 1000:.1f} ms (PyTorch)")
+            vs_reference = f"{ref / median:.2f}×"
+        lines.append(f"| {name} | {row['case']} ({row['measured_size']}){_shared_mark(row)} | {variant} | "
+                     f"{_fmt_s(median)} | "
+                     f"{_fmt_s(low)} | {vs_eager} | {vs_f32} | {row['peak_rss_mb']:.0f} MB | {reference} | "
+                     f"{vs_reference} |")
+    return lines
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def evaluate_targets(report, plan) -> list[dict[str, Any]]:
+    rows = report["rows"]
+    targets = []
+
+    def add(name, ok, detail):
+        targets.append({"target": name, "met": ok, "detail": detail})
+
+    for label, ref in TF1_KIND.items():
+        row = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="float32",
+                    jit=False)
+        if row and row["measured_size"] == label:
+            add(f"KinD float32 {label} no slower than TF1 ({ref} s)", row["median_s"] <= ref,
+                f"{row['median_s']:.3f} s")
+        row = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="bfloat16")
+        if row and row["measured_size"] == label:
+            add(f"KinD bfloat16 {label} no slower than TF1 ({ref} s)", row["median_s"] <= ref,
+                f"{row['median_s']:.3f} s")
+    for label in plan["kind_sizes"]:
+        f32 = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="float32",
+                    jit=False)
+        bf16 = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="bfloat16")
+        if f32 and bf16:
+            speedup = f32["median_s"] / bf16["median_s"]
+            add(f"KinD bfloat16 ≥ {BF16_SPEEDUP_TARGET}× float32 at {label}", speedup >= BF16_SPEEDUP_TARGET,
+                f"{speedup:.2f}×")
+    psnr = report.get("psnr")
+    if psnr and "error" not in psnr:
+        add(f"bfloat16 PSNR change ≤ {BF16_PSNR_TOLERANCE_DB} dB",
+            abs(psnr["psnr_change_db"]) <= BF16_PSNR_TOLERANCE_DB,
+            f"{psnr['psnr_change_db']:+.4f} dB over {psnr['pairs']} pairs")
+    for label, ref in PYTORCH_ZERO_DCE.items():
+        for precision in ("float32", "bfloat16"):
+            row = _find(rows, section="inference", model="zero_dce", case=label, variant="graph",
+                        precision=precision, jit=False)
+            if row and row["measured_size"] == label:
+                add(f"Zero-DCE++ {precision} {label} no slower than PyTorch ({ref * 1000:.1f} ms)",
+                    row["median_s"] <= ref, f"{row['median_s'] * 1000:.1f} ms")
+    for precision in ("float32", "bfloat16"):
+        row = _find(rows, section="inference", model="kind", case="4000x3000", variant="graph", precision=precision,
+                    jit=False)
+        if row and row["measured_size"] == "4000x3000":
+            add(f"KinD 4000x3000 {precision} peak RSS < {RSS_LIMIT_MB} MB", row["peak_rss_mb"] < RSS_LIMIT_MB,
+                f"{row['peak_rss_mb']:.0f} MB (tile {row.get('tile')})")
+    return targets
+
+
+def render_markdown(report, plan) -> str:
+    machine, before, after = report["machine"], report["shared_before"], report["shared_after"]
+    lines = [f"# kind-tf benchmark ({report.get('name', report['mode'])})", "",
+             f"- Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, AMX-BF16 {machine['amx_bf16']}, "
+             f"AVX512-BF16 {machine['avx512_bf16']}; Python {machine['python']}, TensorFlow {machine['tensorflow']}, "
+             f"oneDNN {machine['onednn']}.",
+             f"- Threads: intra-op {report['threads']['intra_op'] or 'TF default'}, "
+             f"inter-op {report['threads']['inter_op'] or 'TF default'}.",
+             f"- Run: {before['time']} → {after['time']} ({report['total_minutes']:.1f} min); load average "
+             f"{before['loadavg'][0]:.2f} at start, {after['loadavg'][0]:.2f} at end."]
+    if before["training_running"] or after["training_running"]:
+        when = ("during the whole benchmark" if before["training_running"] and after["training_running"] else
+                "when the benchmark started (not at its end)" if before["training_running"] else
+                "at the end of the benchmark (not at its start)")
+        lines.append(f"- **The machine was shared**: a training run (`train.py`) was running {when}, so absolute "
+                     "numbers are noisy and pessimistic; ratios compare cases measured in the same run. Rows marked "
+                     "† ran while a training was going (per-case record, where available).")
+        for line in sorted(set(before["training_running"] + after["training_running"])):
+            lines.append(f"  - `{line[:160]}`")
+    for note in report.get("notes", []):
+        lines.append(f"- {note}")
+    if report["mode"] == "quick":
+        lines.append("- **Quick mode**: small sizes (the case name is the full-size case it stands in for; the "
+                     "measured size is in brackets), few repeats — for development, not for the record.")
+    lines += ["", "## Inference latency and peak memory", "",
+              "Median (and min) of N runs after a warm-up, float32 image in → float32 image out, fresh networks "
+              "(speed does not depend on the weights), ratio 5.0. Baseline: the plain eager Keras call of the same "
+              "pipeline (no tf.function, no tiling). Peak RSS: `ru_maxrss` of the case's own subprocess "
+              "(TensorFlow + networks + image + activations).", ""]
+    lines += inference_table(report, plan)
+    threads = [r for r in report["rows"] if r["section"] == "threads"]
+    if threads:
+        lines += ["", "## Thread settings (KinD float32 graph, 600x400 case)", "",
+                  "| intra-op / inter-op threads | median | min |", "|---|---:|---:|"]
+        for row in threads:
+            lines.append(f"| {row['threads']} | {_fmt_s(row['median_s'])} | {_fmt_s(row['min_s'])} |"
+                         if "error" not in row else f"| {row['threads']} | failed | |")
+    batching = [r for r in report["rows"] if r["section"] == "batching"]
+    if batching:
+        lines += ["", "## Batching 4 same-size images (KinD graph, 600x400 case)", "",
+                  "| precision | 4 calls of 1 image | 1 call of a batch of 4 | batched vs one-by-one |",
+                  "|---|---:|---:|---:|"]
+        for precision in ("float32", "bfloat16"):
+            single = _find(batching, precision=precision, variant="one-by-one")
+            batched = _find(batching, precision=precision, variant="batched")
+            if single and batched:
+                lines.append(f"| {precision} | {_fmt_s(single['median_s'])} | {_fmt_s(batched['median_s'])} | "
+                             f"{single['median_s'] / batched['median_s']:.2f}× |")
+    if report["folder"]:
+        base = next((r for r in report["folder"] if r["variant"] == "eager-sequential" and "error" not in r), None)
+        lines += ["", f"## Folder throughput ({plan['folder_images']} mixed-size images, PNG/JPEG in, PNG out)", "",
+                  "| variant | precision | io workers | batch pixels | images/s | vs eager sequential | peak RSS |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for row in report["folder"]:
+            head = f"| {row['variant']} | {row['precision']} | {row['io_workers']} | {row.get('batch_pixels', 0)} |"
+            if "error" in row:
+                lines.append(f"{head} failed | | |")
+                continue
+            ratio = f"{row['images_per_s'] / base['images_per_s']:.2f}×" if base else ""
+            lines.append(f"{head} {row['images_per_s']:.2f} | {ratio} | {row['peak_rss_mb']:.0f} MB |")
+        if "folder_overlap_same_files" in report:
+            lines.append("")
+            lines.append(f"Overlapped job wrote byte-identical files to the sequential job: "
+                         f"{report['folder_overlap_same_files']}.")
+    if report["train"]:
+        lines += ["", "## Training steps/second (original recipe's batch and patch sizes)", "",
+                  "| stage | batch × patch | plain eager GradientTape | Trainer train step | vs eager | "
+                  "Trainer, mixed_bfloat16 | vs eager | Trainer + XLA | vs eager |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for stage, result in report["train"].items():
+            if "error" in result:
+                lines.append(f"| {stage} | failed: {result['error'][:80]} | | | | | | | |")
+                continue
+            base = result["eager-tape"]["steps_per_s"]
+            cells = []
+            for variant in ("trainer", "trainer-bf16", "trainer-jit"):
+                if variant in result:
+                    value = result[variant]["steps_per_s"]
+                    cells += [f"{value:.2f}", f"{value / base:.2f}×"]
+                else:
+                    cells += ["—", ""]
+            lines.append(f"| {stage} | {result['batch_size']} × {result['patch_size']}² | {base:.2f} | "
+                         + " | ".join(cells) + " |")
+    psnr = report.get("psnr")
+    if psnr:
+        lines += ["", "## bfloat16 vs float32 (full pipeline, trained weights, SICE eval pairs)", ""]
+        if "error" in psnr:
+            lines.append(f"failed: {psnr['error']}")
+        else:
+            restore = "included" if psnr["restore"] else "absent: R_restored = R_low"
+            lines += [f"Weights: {psnr['weights']} (restoration stage {restore}); "
+                      f"{psnr['pairs']} pairs (512×512), ratio 5.0.", "",
+                      "| | float32 | bfloat16 | change |", "|---|---:|---:|---:|",
+                      f"| PSNR vs ground truth | {psnr['float32']['psnr_db']:.4f} dB | "
+                      f"{psnr['bfloat16']['psnr_db']:.4f} dB "
+                      f"| {psnr['psnr_change_db']:+.4f} dB |",
+                      f"| seconds / image | {psnr['float32']['seconds_per_image']:.3f} | "
+                      f"{psnr['bfloat16']['seconds_per_image']:.3f} | {psnr['speedup']:.2f}× faster |",
+                      "", f"bfloat16 output vs float32 output: PSNR {psnr['bf16_vs_f32_psnr_db']:.1f} dB, "
+                          f"max |Δ| {psnr['max_abs_diff']:.4f}, mean |Δ| {psnr['mean_abs_diff']:.5f}."]
+    if report["targets"]:
+        lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
+        for target in report["targets"]:
+            lines.append(f"| {target['target']} | {target['detail']} | {'yes' if target['met'] else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
