@@ -63,7 +63,7 @@ SSIM_MIN_SIZE = 11  # tf.image.ssim's window
 MIN_MEAN_ILLUMINATION = 1e-4  # as kind_tf.inference.auto_ratio
 
 FULL_REFERENCE = ("psnr", "ssim")
-NO_REFERENCE = ("loe", "niqe")
+NO_REFERENCE = ("loe", "niqe", "brightness", "color_cast")
 METRIC_INFO = {
     "psnr": ("PSNR", "dB, higher is better; enhanced vs ground truth, RGB in [0, 1] (tf.image.psnr, max_val 1)"),
     "ssim": ("SSIM", "higher is better; enhanced vs ground truth, RGB in [0, 1] (tf.image.ssim, 11x11 Gaussian, "
@@ -71,6 +71,8 @@ METRIC_INFO = {
     "loe": ("LOE", "lower is better; lightness order error of the enhanced image w.r.t. the INPUT (low-light) "
                    "image (Wang et al. 2013, MATLAB reference computation, 50-px short side)"),
     "niqe": ("NIQE", "lower is better; of the enhanced image (Mittal et al. 2013, MATLAB release, 96x96 blocks)"),
+    "brightness": ("brightness", "mean of RGB in [0, 1] over the enhanced image (well-exposed photos: ~0.4-0.6)"),
+    "color_cast": ("colour cast", "lower is better; max - min of the enhanced image's R, G, B means (grey world)"),
 }
 
 
@@ -326,8 +328,9 @@ def gt_mean_ratio(model, low: np.ndarray, high: np.ndarray) -> float:
 
 
 def image_metrics(low: np.ndarray, enhanced: np.ndarray, high: np.ndarray | None) -> dict[str, float]:
-    """PSNR / SSIM vs ``high`` (when given), LOE vs ``low`` (the input) and NIQE of ``enhanced``; NaN if too small."""
-    from kind_tf.metrics import loe, psnr, ssim
+    """PSNR / SSIM vs ``high`` (when given), LOE vs ``low`` (the input), NIQE (NaN if too small),
+    brightness and colour cast of ``enhanced``."""
+    from kind_tf.metrics import brightness, color_cast, loe, psnr, ssim
 
     values: dict[str, float] = {}
     if high is not None:
@@ -335,6 +338,8 @@ def image_metrics(low: np.ndarray, enhanced: np.ndarray, high: np.ndarray | None
         values["ssim"] = float(ssim(high, enhanced)) if min(high.shape[:2]) >= SSIM_MIN_SIZE else math.nan
     values["loe"] = float(loe(low, enhanced))
     values["niqe"] = niqe_or_nan(enhanced)
+    values["brightness"] = float(brightness(enhanced))
+    values["color_cast"] = float(color_cast(enhanced))
     return values
 
 
@@ -497,7 +502,8 @@ def comparison_grid(sample: Sample, low: np.ndarray, high: np.ndarray | None,
 # ----------------------------------------------------------------------------------------------- reports
 
 
-CSV_FLOAT_FORMATS = {"psnr": ".6f", "ssim": ".6f", "loe": ".6f", "niqe": ".6f", "ratio": ".6g", "seconds": ".4f"}
+CSV_FLOAT_FORMATS = {"psnr": ".6f", "ssim": ".6f", "loe": ".6f", "niqe": ".6f", "brightness": ".6f",
+                     "color_cast": ".6f", "ratio": ".6g", "seconds": ".4f"}
 
 
 def csv_columns(paired: bool) -> list[str]:
@@ -621,9 +627,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 def markdown_table(summary: dict[str, Any]) -> list[str]:
     """The results table (one row per run: mean ± std of each metric and of the seconds) as Markdown lines."""
     names = list(summary["metrics"])
-    digits = {"psnr": 2, "ssim": 3, "loe": 1, "niqe": 2}
-    arrows = {"psnr": "↑", "ssim": "↑", "loe": "↓", "niqe": "↓"}
-    header = ["method", "ratio protocol", "images", *[f"{METRIC_INFO[n][0]} {arrows[n]}" for n in names], "s / image"]
+    digits = {"psnr": 2, "ssim": 3, "loe": 1, "niqe": 2, "brightness": 3, "color_cast": 3}
+    arrows = {"psnr": "↑", "ssim": "↑", "loe": "↓", "niqe": "↓", "brightness": "", "color_cast": "↓"}
+    header = ["method", "ratio protocol", "images", *[f"{METRIC_INFO[n][0]} {arrows[n]}".rstrip() for n in names], "s / image"]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|",

@@ -74,7 +74,7 @@ def test_csv_json_markdown_and_grids(paired, evaluated):
     out, summary = evaluated
     rows = read_csv(out / "per_image.csv")
     assert list(rows[0]) == ["name", "method", "ratio_protocol", "ratio", "uses_ground_truth",
-                             "psnr", "ssim", "loe", "niqe", "seconds"]
+                             "psnr", "ssim", "loe", "niqe", "brightness", "color_cast", "seconds"]
     assert [(r["name"], r["method"]) for r in rows] == [(f"{s}.png", m) for s in STEMS for m in ("identity", "gamma")]
     assert {r["ratio_protocol"] for r in rows} == {"n/a"} and {r["ratio"] for r in rows} == {""}
     assert all(0 < float(r["ssim"]) <= 1 and float(r["niqe"]) > 0 for r in rows)
@@ -118,7 +118,8 @@ def test_plain_folder_gets_no_reference_metrics(paired, tmp_path):
     Image.fromarray(paired[1]["a"][0][:, :90]).save(folder / "small.png")  # too small for NIQE
     summary = run_evaluation(["gamma"], folder, out=tmp_path / "out", grid=1, progress=False, log=lambda _: None)
     rows = read_csv(tmp_path / "out" / "per_image.csv")
-    assert list(rows[0]) == ["name", "method", "ratio_protocol", "ratio", "uses_ground_truth", "loe", "niqe", "seconds"]
+    assert list(rows[0]) == ["name", "method", "ratio_protocol", "ratio", "uses_ground_truth", "loe", "niqe",
+                             "brightness", "color_cast", "seconds"]
     assert len(rows) == 4 and summary["data"]["mode"] == "no-reference"
     assert {r["name"]: r["niqe"] for r in rows}["small.png"] == "nan"
     assert summary["methods"][0]["metrics"]["niqe"]["n"] == 3

@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from kind_tf.metrics import loe, niqe, psnr, ssim
+from kind_tf.metrics import brightness, color_cast, loe, niqe, psnr, ssim
 from kind_tf.metrics._matlab import _fused_multiply_add, _split, imfilter_replicate_at, imresize
 from kind_tf.metrics.naturalness import MSCN_WINDOW
 
@@ -212,3 +212,18 @@ def test_imfilter_replicate_at_is_imfilter() -> None:
     rows, cols = np.indices(image.shape)
     at_all = imfilter_replicate_at(image, MSCN_WINDOW, rows.ravel(), cols.ravel()).reshape(image.shape)
     np.testing.assert_allclose(at_all, ndimage.correlate(image, MSCN_WINDOW, mode="nearest"), rtol=1e-13)
+
+
+def test_brightness_and_color_cast_hand_computed() -> None:
+    # A 2×2 image: R means (0.2 + 0.4 + 0.6 + 0.8) / 4 = 0.5, G 0.25, B 0.0 (hand-computed).
+    image = np.zeros((2, 2, 3), np.float32)
+    image[..., 0] = [[0.2, 0.4], [0.6, 0.8]]
+    image[..., 1] = 0.25
+    assert float(brightness(image)) == pytest.approx(0.25, abs=1e-7)      # (0.5 + 0.25 + 0) / 3
+    assert float(color_cast(image)) == pytest.approx(0.5, abs=1e-7)        # 0.5 − 0.0
+    grey = np.full((1, 3, 5, 3), 0.3, np.float32)
+    assert float(color_cast(grey)[0]) == 0.0 and float(brightness(grey)[0]) == pytest.approx(0.3)
+    batch = np.stack([image, image[..., ::-1]])
+    np.testing.assert_allclose(color_cast(batch).numpy(), [0.5, 0.5], atol=1e-7)   # channel order free
+    with pytest.raises(ValueError, match="floating-point"):
+        brightness((image * 255).astype(np.uint8))

@@ -621,9 +621,10 @@ ZERO_DCE = Notebook("04_zero_dce.ipynb", "Zero-DCE++", [
     md('''
         ## Weights
 
-        kind-tf converts the official PyTorch release (`Epoch99.pth`) without torch. If the project ships
-        converted weights in `checkpoints/zero_dce` they are used; otherwise the release in
-        `../shared/reference/zero_dce_official` is converted into the temporary folder.
+        kind-tf ships its own Zero-DCE++ weights in `checkpoints/zero_dce`, trained by `train.py --stage zerodce`
+        (see the model card there); they are used here. Without them the official PyTorch release
+        (`../shared/reference/zero_dce_official/Epoch99.pth`) is converted without torch into the temporary
+        folder.
     '''),
     code('''
         import json
