@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grid", type=int, default=4, metavar="N",
                         help="comparison grids for the first N images (default 4; 0 for none)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate only the first N images")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="compute precision of the learned networks (default float32; bfloat16 is several "
+                             "times faster on CPUs with AMX/AVX512-BF16, PSNR change < 0.01 dB)")
     return parser
 
 
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     from kind_tf.evaluation import main as run
 
     return run(args.method, args.data, command=shlex.join(["python", "evaluate.py", *argv]),
-               weights=args.weights, ratio=args.ratio, out=args.out, grid=args.grid, limit=args.limit)
+               weights=args.weights, ratio=args.ratio, out=args.out, grid=args.grid, limit=args.limit,
+               precision=args.precision)
 
 
 if __name__ == "__main__":

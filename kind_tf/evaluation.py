@@ -270,8 +270,12 @@ def check_samples(samples: Sequence[Sample]) -> None:
 # ----------------------------------------------------------------------------------------------- methods
 
 
-def load_method(method: str, weights: Path | None = None):
-    """An object with ``enhance(image, ratio=..., return_intermediates=...)`` for ``method``."""
+def load_method(method: str, weights: Path | None = None, precision: str = "float32"):
+    """An object with ``enhance(image, ratio=..., return_intermediates=...)`` for ``method``.
+
+    ``precision`` ("float32" or "bfloat16") is the learned networks' compute precision (see
+    :class:`kind_tf.inference.KinD`); the baselines ignore it.
+    """
     if method in BASELINES:
         baseline = get_baseline(method)
         try:
@@ -295,7 +299,8 @@ def load_method(method: str, weights: Path | None = None):
     if not (Path(weights) / "config.json").is_file():
         raise EvaluationError(f"{weights}: no {method} weights found (no config.json); {hint}")
     try:
-        return KinD.from_weights(weights) if method == "kind" else ZeroDCE.from_weights(weights)
+        loader = KinD if method == "kind" else ZeroDCE
+        return loader.from_weights(weights, precision=precision)
     except (WeightsError, ValueError, OSError) as error:
         raise EvaluationError(f"{weights}: cannot load {method} weights ({error})") from None
 
@@ -675,7 +680,8 @@ def write_reports(result: Evaluation, out: Path, data: Path, command: str, weigh
 def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Sequence[str] | None = None,
                    ratio: Sequence[str] | None = None, out: str | os.PathLike = "evaluation",
                    grid: int = DEFAULT_GRID, limit: int | None = None, command: str = "",
-                   progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   progress: bool = True, log: Callable[[str], None] | None = None,
+                   precision: str = "float32") -> dict[str, Any]:
     """The whole evaluate.py job. Returns the summary (as written to summary.json).
 
     Raises:
@@ -699,7 +705,9 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
     if grid:
         grid_dir = out / "grids"
         grid_dir.mkdir(exist_ok=True)
-    models = {method: load_method(method, weight_dirs.get(method)) for method in method_names}
+    if precision not in ("float32", "bfloat16"):
+        raise EvaluationError(f"--precision: expected float32 or bfloat16, got {precision!r}")
+    models = {method: load_method(method, weight_dirs.get(method), precision) for method in method_names}
     used_weights = {m: weight_dirs.get(m) or _default_weights(m) for m in method_names if m in LEARNED_METHODS}
     log(f"evaluating {len(runs)} method run(s) on {len(samples)} {'paired' if paired else 'unpaired'} image(s) "
         f"from {data}")
