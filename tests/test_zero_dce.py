@@ -364,3 +364,23 @@ def test_tensor_overrunning_its_storage_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(pickle.UnpicklingError, match="overruns its storage"):
         load_pth_state_dict(path)
+
+
+def test_shipped_weights_brighten_the_sample() -> None:
+    """checkpoints/zero_dce (trained by train.py --stage zerodce, see its model card) loads through the
+    same path as enhance.py --model zerodce and lifts the bundled sample's mean from 0.083 to 0.255
+    (measured when the weights were shipped; bounds ±0.02 allow for oneDNN summation order)."""
+    from kind_tf.enhance_job import SAMPLE_IMAGE
+    from kind_tf.inference import ZeroDCE, default_zero_dce_weights_dir
+    from kind_tf.io import load_image
+
+    weights = default_zero_dce_weights_dir()
+    config = json.loads((weights / "config.json").read_text())
+    assert config["source"]["format"].startswith("trained by kind-tf") and config["scale_factor"] == 12
+    enhancer = ZeroDCE.from_weights(weights)
+    assert enhancer.model.count_params() == 10_561
+    image = load_image(SAMPLE_IMAGE)
+    enhanced = enhancer.enhance(image)
+    assert enhanced.shape == image.shape
+    assert float(np.mean(image)) == pytest.approx(0.0828, abs=1e-3)
+    assert float(np.mean(enhanced)) == pytest.approx(0.2553, abs=0.02)
