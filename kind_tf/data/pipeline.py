@@ -20,7 +20,7 @@ decompositions (float32 ``.npy``, memory-mapped) live in host memory; patches ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -185,9 +185,21 @@ def patch_dataset(source: PatchSource, sampling: Sampling,
     for each step, one per-replica batch of ``replica_batch`` rows per local replica, in order — what
     ``Strategy.distribute_datasets_from_function`` expects.
     """
+    return step_batches(make_sample_fn(source, sampling, transform), sampling, start_step=start_step,
+                        total_steps=total_steps, replica_batch=replica_batch, first_replica=first_replica,
+                        local_replicas=local_replicas, prefetch=prefetch)
+
+
+def step_batches(sample: Callable[[tf.Tensor], Any], sampling: Sampling, *, start_step: int, total_steps: int,
+                 replica_batch: int | None = None, first_replica: int = 0, local_replicas: int = 1,
+                 prefetch: int = 2) -> tf.data.Dataset:
+    """``sample(k)`` for the global sample indices ``k = step · global_batch + row`` of steps
+    ``start_step … total_steps − 1``, batched (static shapes, drop_remainder) and ordered for
+    ``local_replicas`` replicas from global replica ``first_replica`` (see :func:`patch_dataset`).
+    Every training dataset (patches, unpaired images) is addressed this way, so a resumed or
+    sharded run sees exactly the samples of an uninterrupted single-pipeline one."""
     batch = replica_batch or sampling.global_batch
     per_step = local_replicas * batch
-    sample = make_sample_fn(source, sampling, transform)
 
     def to_sample_index(element):
         step = element // per_step

@@ -31,7 +31,7 @@ import tensorflow as tf
 from PIL import Image
 
 from kind_tf.data.pairs import IMAGE_EXTENSIONS, DataError, _listing
-from kind_tf.data.pipeline import Sampling, image_index
+from kind_tf.data.pipeline import Sampling, image_index, step_batches
 
 #: The original loader's training size (``lowlight_loader.size``).
 ORIGINAL_SIZE = 512
@@ -133,29 +133,15 @@ def unpaired_dataset(images: np.ndarray, sampling: Sampling, *, start_step: int,
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 [N, S, S, 3], got {images.dtype} {images.shape}")
     num_images, height, width = images.shape[:3]
-    batch = replica_batch or sampling.global_batch
-    per_step = local_replicas * batch
-
-    def to_sample_index(element):
-        step = element // per_step
-        within = element % per_step
-        row = (first_replica + within // batch) * batch + within % batch
-        return step * sampling.global_batch + row
-
     def sample(k):
         index = image_index(sampling, num_images, k)
         image = tf.numpy_function(lambda i: to_float(images[int(i)]), [index], tf.float32, stateful=False)
         image.set_shape([height, width, 3])
         return {"images": image}
 
-    dataset = tf.data.Dataset.range(start_step * per_step, total_steps * per_step)
-    dataset = dataset.map(to_sample_index)
-    dataset = dataset.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(batch, drop_remainder=True)
-    options = tf.data.Options()
-    options.deterministic = True
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.with_options(options).prefetch(prefetch)
+    return step_batches(sample, sampling, start_step=start_step, total_steps=total_steps,
+                        replica_batch=replica_batch, first_replica=first_replica,
+                        local_replicas=local_replicas, prefetch=prefetch)
 
 
 __all__ = ["ORIGINAL_SIZE", "find_images", "read_resized", "load_images", "load_training_images", "to_float",
