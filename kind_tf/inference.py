@@ -23,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf.image_ops import gaussian_blur, minmax_normalize, rgb_to_gray, to_float_image
-from kind_tf.models.layers import UpsampleAndConcat
 from kind_tf.weights import has_stage, load_stage
 
 DEFAULT_RATIO = 5.0
@@ -78,29 +77,7 @@ def with_precision(model: keras.Model, precision: str, build: Callable[[keras.Mo
     finally:
         keras.config.set_dtype_policy(previous)
     copy.set_weights(model.get_weights())
-    for layer in copy._flatten_layers(include_self=False, recursive=True):
-        if type(layer) is UpsampleAndConcat:
-            layer.__class__ = _UpsampleAndConcatByDepthToSpace
     return copy
-
-
-class _UpsampleAndConcatByDepthToSpace(UpsampleAndConcat):
-    """UpsampleAndConcat with its 2×2 stride-2 transposed convolution computed as a 1×1 convolution to
-    4·C channels followed by depth_to_space(2): the same products and sums (identical results, measured
-    bit-exact), the same speed, but no Conv2DBackpropInput. TensorFlow's oneDNN bfloat16
-    Conv2DBackpropInput keeps memory for every input shape it sees (measured +50–250 MB per new tile
-    shape, 4.7 GB peak on a tiled 4000×3000 image); bfloat16 copies made by :func:`with_precision` use this.
-    """
-
-    def call(self, inputs):
-        coarse, skip = inputs
-        kernel = tf.cast(self.deconv.kernel, coarse.dtype)            # [2, 2, C_out, C_in]
-        c_out, c_in = kernel.shape[2], kernel.shape[3]
-        pointwise = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [1, 1, c_in, 4 * c_out])
-        upsampled = tf.nn.depth_to_space(tf.nn.conv2d(coarse, pointwise, 1, "VALID"), 2)
-        skip_shape = tf.shape(skip)
-        upsampled = upsampled[:, : skip_shape[1], : skip_shape[2], :]
-        return tf.concat([upsampled, tf.cast(skip, upsampled.dtype)], axis=-1)
 
 
 def configure_threads(intra_op: int | None = None, inter_op: int | None = None) -> None:

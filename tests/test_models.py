@@ -50,6 +50,21 @@ def test_odd_upsampling_drops_the_last_row_and_column():
     np.testing.assert_array_equal(cut[:, :, :, :4], full[:, :5, :7, :4])
 
 
+def test_upsampling_equals_the_transposed_convolution_it_replaces():
+    """The 1×1-conv + depth_to_space form gives what Conv2DTranspose(2, strides=2) gives with the same kernel."""
+    from kind_tf.models.layers import UpsampleAndConcat
+
+    rng = np.random.default_rng(2)
+    layer = UpsampleAndConcat(5)
+    coarse = rng.standard_normal((2, 4, 6, 3)).astype(np.float32)
+    skip = rng.standard_normal((2, 7, 11, 2)).astype(np.float32)
+    got = keras.ops.convert_to_numpy(layer([coarse, skip]))
+    reference = keras.ops.convert_to_numpy(layer.deconv(coarse))[:, :7, :11, :]   # the transposed conv itself
+    assert got.shape == (2, 7, 11, 7)
+    np.testing.assert_allclose(got[..., :5], reference, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got[..., 5:], skip)
+
+
 @pytest.mark.parametrize("cls", list(ORIGINAL_PARAMETER_COUNTS))
 def test_keras_file_round_trip_gives_identical_outputs(cls, tmp_path):
     model = cls()

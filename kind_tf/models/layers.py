@@ -8,6 +8,7 @@ transposed convolution forced to the skip connection's spatial size, then a chan
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 LEAKY_SLOPE = 0.2  # lrelu(x) = max(0.2·x, x) in the original model.py
@@ -59,6 +60,14 @@ class UpsampleAndConcat(layers.Layer):
     dropped when the skip size is odd (2n − 1), so cropping at the bottom/right reproduces it exactly
     on any image size.
 
+    With kernel = stride = 2 every input pixel writes its own 2×2 output block, so the transposed
+    convolution is computed as a 1×1 convolution to 4·C channels followed by ``depth_to_space(2)``:
+    the same products and sums (bit-exact against ``Conv2DTranspose``, tested), the same float32 speed,
+    and no ``Conv2DBackpropInput`` op — whose oneDNN bfloat16 kernel keeps memory for every input
+    shape it sees (measured +50–250 MB per new tile shape, 4.7 GB peak on a tiled 4000×3000 photo).
+    The kernel variable stays that of a ``Conv2DTranspose`` sub-layer (``deconv``, layout
+    [2, 2, C_out, C_in]) so weights files and the TF1 importer are unchanged.
+
     Called as ``layer([coarse, skip])``.
     """
 
@@ -73,10 +82,15 @@ class UpsampleAndConcat(layers.Layer):
 
     def call(self, inputs):
         coarse, skip = inputs
-        upsampled = self.deconv(coarse)
+        kernel = ops.cast(self.deconv.kernel, coarse.dtype)            # [2, 2, C_out, C_in]
+        c_out, c_in = kernel.shape[2], kernel.shape[3]
+        # [C_in, 2, 2, C_out] → one 1×1 kernel whose output channel (2·row + col)·C_out + o is the
+        # block position depth_to_space expects.
+        pointwise = ops.reshape(ops.transpose(kernel, [3, 0, 1, 2]), [1, 1, c_in, 4 * c_out])
+        upsampled = tf.nn.depth_to_space(tf.nn.conv2d(coarse, pointwise, 1, "VALID"), 2)
         skip_shape = ops.shape(skip)
         upsampled = upsampled[:, : skip_shape[1], : skip_shape[2], :]
-        return ops.concatenate([upsampled, skip], axis=-1)
+        return ops.concatenate([upsampled, ops.cast(skip, upsampled.dtype)], axis=-1)
 
     def compute_output_shape(self, input_shape):
         skip_shape = input_shape[1]
