@@ -53,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")
     parser.add_argument("--patch-size", type=int, help="square training patch side (default: the preset's)")
     parser.add_argument("--lr", type=float, help="base Adam learning rate (default 1e-4)")
+    parser.add_argument("--scale-factor", type=int, help="zerodce: DCE-Net's downsampling factor while training "
+                        "(default: the preset's; the original trains at 1, the losses stay full-resolution)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data order, crops and init (default 0)")
     parser.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
     parser.add_argument("--mixed-precision", action="store_true",
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     config = TrainConfig(
         stage=args.stage, data=args.data, eval_data=args.eval_data, run_dir=args.run_dir, preset=args.preset,
         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, patch_size=args.patch_size,
-        lr=args.lr, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
+        lr=args.lr, scale_factor=args.scale_factor, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
         decom_weights=args.decom_weights, loss=args.loss, backbone=args.backbone,
         backbone_config=backbone_config, save_every=args.save_every, log_every=args.log_every,
         eval_every=args.eval_every, image_every=args.image_every, eval_images=args.eval_images,

@@ -144,6 +144,42 @@ def test_train_steps_equal_the_original_loss_and_torch_update(images_dir, tmp_pa
         np.testing.assert_allclose(variable.numpy(), value, rtol=0, atol=1e-6)
 
 
+def test_scale_factor_trains_dce_net_on_the_downsampled_image(images_dir, tmp_path):
+    """--scale-factor 4: DCE-Net sees the image downsampled 4×, the loss stays the full-resolution
+    objective, and the export records it while loading at the inference scale factor 12."""
+    import json
+
+    from kind_tf.convert.zero_dce_pth import load_zero_dce
+    from kind_tf.models.zero_dce import ZeroDCEPlusPlus
+
+    seed = 4
+    config = TrainConfig(data=str(images_dir), run_dir=str(tmp_path / "run"), steps=1, seed=seed,
+                         scale_factor=4, **TINY)
+    assert config.recipe().scale_factor == 4 and PRESETS["original"]["zerodce"].scale_factor == 1
+    trainer = Trainer(config)
+    result = trainer.run()
+    task = trainer.task
+    sampling = Sampling(seed=seed, global_batch=4, patch_size=SIZE, steps_per_epoch=len(task.images) // 4)
+    images = next(iter(task.build_inputs(sampling, start_step=0, total_steps=1, replica_batch=4)))["images"]
+    keras.utils.set_random_seed(seed)
+    model = task.build_model()
+    assert model.scale_factor == 4
+    enhanced, curve = model(images, return_curve=True)
+    assert curve.shape == images.shape                      # A upsampled back to full resolution
+    assert result.losses["total"] == pytest.approx(float(zero_dce_total_loss(images, enhanced, curve)), rel=1e-5)
+    # The same weights at scale factor 1 give another loss: the factor was really used.
+    full = ZeroDCEPlusPlus(scale_factor=1)
+    full.build((None, None, None, 3))
+    full.set_weights(model.get_weights())
+    other = zero_dce_total_loss(images, *full(images, return_curve=True))
+    assert abs(float(other) - result.losses["total"]) > 1e-4
+    exported = json.loads((tmp_path / "run" / "weights_zero_dce" / "config.json").read_text())
+    assert exported["scale_factor"] == 12 and exported["source"]["training"]["scale_factor"] == 4
+    assert load_zero_dce(tmp_path / "run" / "weights_zero_dce").scale_factor == 12
+    with pytest.raises(ConfigError, match="scale-factor"):
+        TrainConfig(data=str(images_dir), scale_factor=0, **TINY).recipe()
+
+
 def test_end_to_end_export_tensorboard_and_resume(images_dir, tmp_path):
     from kind_tf.convert.zero_dce_pth import load_zero_dce
     from kind_tf.inference import ZeroDCE

@@ -35,6 +35,8 @@ class StageRecipe:
             (torch.optim.Adam after clip_grad_norm_: Zero-DCE++; kind_tf.training.optimizers).
         weight_decay: torch_adam's L2 weight decay λ, added to the gradient (NOT decoupled / AdamW).
         grad_clip_norm: torch_adam's global-norm gradient clipping (max norm); None: no clipping.
+        scale_factor: ``zerodce`` only: DCE-Net's downsampling factor while training (the original
+            trains at 1; inference uses 12). The losses always see the full-resolution images.
 
     For the ``zerodce`` stage ``patch_size`` is the side every training image is resized to
     (no crop: the original resizes whole images to 512×512).
@@ -51,6 +53,7 @@ class StageRecipe:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     grad_clip_norm: float | None = None
+    scale_factor: int = 1
 
 
 PRESETS: dict[str, dict[str, StageRecipe]] = {
@@ -98,6 +101,7 @@ class TrainConfig:
     batch_size: int | None = None
     patch_size: int | None = None
     lr: float | None = None
+    scale_factor: int | None = None
     seed: int = 0
     strategy: str = "auto"
     mixed_precision: bool = False
@@ -131,12 +135,14 @@ class TrainConfig:
             overrides["patch_size"] = self.patch_size
         if self.lr is not None:
             overrides["lr"] = self.lr
+        if self.scale_factor is not None:
+            overrides["scale_factor"] = self.scale_factor
         if self.steps is not None:
             overrides.update(steps=self.steps, epochs=None)
         elif self.epochs is not None:
             overrides.update(epochs=self.epochs, steps=None)
         recipe = dataclasses.replace(recipe, **overrides)
-        for name in ("batch_size", "patch_size"):
+        for name in ("batch_size", "patch_size", "scale_factor"):
             if getattr(recipe, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(recipe, name)}")
         if recipe.steps is not None and recipe.steps < 1 or recipe.epochs is not None and recipe.epochs < 1:

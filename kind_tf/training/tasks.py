@@ -358,7 +358,8 @@ class AdjustTask(FrozenDecomTask):
 
 
 class ZeroDCETask(Task):
-    """Zero-DCE++ (lowlight_train.py) on unpaired images: DCE-Net at scale_factor 1, zero-reference loss.
+    """Zero-DCE++ (lowlight_train.py) on unpaired images: DCE-Net at the recipe's scale_factor (the
+    original: 1), zero-reference loss on the full-resolution images.
 
     Inputs: every image under ``--data`` resized to ``recipe.patch_size``² (512 in the original
     recipe; kind_tf.data.unpaired), batches ``{"images": [b, S, S, 3]}``, no augmentation.
@@ -381,6 +382,7 @@ class ZeroDCETask(Task):
         super().__init__()
         self.images: np.ndarray | None = None      # [N, S, S, 3] uint8, resized training images
         self.seed = 0
+        self.scale_factor = 1
 
     def prepare(self, context):
         self.configure_loss(getattr(context.config, "loss", None))
@@ -389,6 +391,7 @@ class ZeroDCETask(Task):
             raise ConfigError(f"--patch-size {size}: Zero-DCE++ trains on whole images resized to that side, "
                               f"which must be ≥ {EXPOSURE_PATCH_SIZE} (the exposure loss's patch)")
         self.seed = context.config.seed
+        self.scale_factor = context.recipe.scale_factor
         self.images = load_training_images(
             context.config.data, size,
             progress=lambda items: context.progress(items, desc=f"reading training images (resized to {size})"))
@@ -402,7 +405,7 @@ class ZeroDCETask(Task):
         return len(self.images)
 
     def build_model(self) -> keras.Model:
-        model = ZeroDCEPlusPlus(scale_factor=1)
+        model = ZeroDCEPlusPlus(scale_factor=self.scale_factor)
         model.build((None, None, None, 3))
         torch_default_init(model, np.random.default_rng(self.seed))
         return model
