@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="activation memory budget in MB that triggers automatic tiling (default 1500)")
     parser.add_argument("--no-normalize", action="store_true",
                         help="skip the original's per-image min-max stretch of the input")
+    parser.add_argument("--no-fusion", action="store_true",
+                        help="KinD: output R_restored × I_adjusted (the paper's recomposition) instead of the "
+                             "original evaluate.py's fusion with the input (brighter; see checkpoints/kind/README.md)")
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                         help="network compute precision (default float32); bfloat16 is several times faster "
                              "on CPUs with AVX512_BF16/AMX, outputs stay float32")
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if zero_dce:
             model = ZeroDCE.from_weights(weights, **speed)
         else:
-            model = KinD.from_weights(weights, normalize=not args.no_normalize, **speed)
+            model = KinD.from_weights(weights, normalize=not args.no_normalize, fusion=not args.no_fusion, **speed)
     except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

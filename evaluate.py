@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                         help="compute precision of the learned networks (default float32; bfloat16 is several "
                              "times faster on CPUs with AMX/AVX512-BF16, PSNR change < 0.01 dB)")
+    parser.add_argument("--no-fusion", action="store_true",
+                        help="KinD: return R_restored × I_adjusted instead of the original's fusion with the input")
     return parser
 
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     return run(args.method, args.data, command=shlex.join(["python", "evaluate.py", *argv]),
                weights=args.weights, ratio=args.ratio, out=args.out, grid=args.grid, limit=args.limit,
-               precision=args.precision)
+               precision=args.precision, fusion=not args.no_fusion)
 
 
 if __name__ == "__main__":

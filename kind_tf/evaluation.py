@@ -270,11 +270,11 @@ def check_samples(samples: Sequence[Sample]) -> None:
 # ----------------------------------------------------------------------------------------------- methods
 
 
-def load_method(method: str, weights: Path | None = None, precision: str = "float32"):
+def load_method(method: str, weights: Path | None = None, precision: str = "float32", fusion: bool = True):
     """An object with ``enhance(image, ratio=..., return_intermediates=...)`` for ``method``.
 
-    ``precision`` ("float32" or "bfloat16") is the learned networks' compute precision (see
-    :class:`kind_tf.inference.KinD`); the baselines ignore it.
+    ``precision`` ("float32" or "bfloat16") is the learned networks' compute precision and ``fusion``
+    KinD's final step (see :class:`kind_tf.inference.KinD`); the others ignore what they do not use.
     """
     if method in BASELINES:
         baseline = get_baseline(method)
@@ -299,8 +299,9 @@ def load_method(method: str, weights: Path | None = None, precision: str = "floa
     if not (Path(weights) / "config.json").is_file():
         raise EvaluationError(f"{weights}: no {method} weights found (no config.json); {hint}")
     try:
-        loader = KinD if method == "kind" else ZeroDCE
-        return loader.from_weights(weights, precision=precision)
+        if method == "kind":
+            return KinD.from_weights(weights, precision=precision, fusion=fusion)
+        return ZeroDCE.from_weights(weights, precision=precision)
     except (WeightsError, ValueError, OSError) as error:
         raise EvaluationError(f"{weights}: cannot load {method} weights ({error})") from None
 
@@ -681,7 +682,7 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
                    ratio: Sequence[str] | None = None, out: str | os.PathLike = "evaluation",
                    grid: int = DEFAULT_GRID, limit: int | None = None, command: str = "",
                    progress: bool = True, log: Callable[[str], None] | None = None,
-                   precision: str = "float32") -> dict[str, Any]:
+                   precision: str = "float32", fusion: bool = True) -> dict[str, Any]:
     """The whole evaluate.py job. Returns the summary (as written to summary.json).
 
     Raises:
@@ -707,7 +708,7 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
         grid_dir.mkdir(exist_ok=True)
     if precision not in ("float32", "bfloat16"):
         raise EvaluationError(f"--precision: expected float32 or bfloat16, got {precision!r}")
-    models = {method: load_method(method, weight_dirs.get(method), precision) for method in method_names}
+    models = {method: load_method(method, weight_dirs.get(method), precision, fusion) for method in method_names}
     used_weights = {m: weight_dirs.get(m) or _default_weights(m) for m in method_names if m in LEARNED_METHODS}
     log(f"evaluating {len(runs)} method run(s) on {len(samples)} {'paired' if paired else 'unpaired'} image(s) "
         f"from {data}")

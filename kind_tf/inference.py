@@ -107,6 +107,12 @@ def fuse(inputs: tf.Tensor, illumination: tf.Tensor, restored_reflectance: tf.Te
     return illumination * inputs + (1.0 - illumination) * enhanced
 
 
+def recompose(restored_reflectance: tf.Tensor, adjusted_illumination: tf.Tensor) -> tf.Tensor:
+    """The Retinex recomposition I = R ∘ L of the restored reflectance and adjusted illumination
+    (no denoise weight, no fusion with the input)."""
+    return restored_reflectance * adjusted_illumination
+
+
 def auto_ratio(illumination: tf.Tensor, target: float = AUTO_TARGET_ILLUMINATION) -> tf.Tensor:
     """Per-image ratio = clip(target / mean(I_low), 1, 10) — from the input alone, never the ground truth."""
     mean = tf.reduce_mean(illumination, axis=[1, 2, 3])
@@ -124,11 +130,15 @@ class KinD:
         precision: "float32" (default: the networks as given) or "bfloat16" (copies of the networks
             computing in bfloat16; the pipeline arithmetic and outputs stay float32).
         jit: compile the forward passes with XLA (off by default: slower on CPU, see benchmarks/).
+        fusion: True (default) ends with the original evaluate.py's post-processing
+            ``I_low·x + (1 − I_low)·(R̂·w·Î)`` (:func:`fuse`); False returns the plain Retinex
+            recomposition ``R̂ · Î`` of the paper (:func:`recompose`), which is brighter when the
+            DecomNet's low-light illumination is bright (see checkpoints/kind/README.md).
     """
 
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
                  normalize: bool = True, auto_target: float = AUTO_TARGET_ILLUMINATION,
-                 precision: str = "float32", jit: bool = False):
+                 precision: str = "float32", jit: bool = False, fusion: bool = True):
         from kind_tf.weights import build_model
 
         self.precision = check_precision(precision)
@@ -139,6 +149,7 @@ class KinD:
         self.adjust = with_precision(adjust, precision, lambda m: build_model(m, "adjust"))
         self.normalize = normalize
         self.auto_target = auto_target
+        self.fusion = bool(fusion)
         self.bytes_per_pixel = BYTES_PER_PIXEL_BFLOAT16 if precision == "bfloat16" else BYTES_PER_PIXEL
         # One concrete graph for every batch size and image size: no retracing per image.
         signature = [tf.TensorSpec([None, None, None, 3], tf.float32), tf.TensorSpec([None], tf.float32)]
@@ -172,7 +183,10 @@ class KinD:
             restored = reflectance
         adjusted = tf.cast(self.adjust([illumination, ratio_map]), tf.float32)
         weight = denoise_weight(reflectance)
-        enhanced = fuse(inputs, illumination, restored, adjusted, weight)
+        if self.fusion:
+            enhanced = fuse(inputs, illumination, restored, adjusted, weight)
+        else:
+            enhanced = recompose(restored, adjusted)
         return {
             "enhanced": tf.clip_by_value(enhanced, 0.0, 1.0),
             "input": inputs,

@@ -56,3 +56,18 @@ def test_one_trace_for_many_sizes(kind):
     kind.enhance(np.zeros((2, 20, 20, 3), np.uint8), "auto", tile=None)
     assert kind.forward.experimental_get_tracing_count() - before <= 1
     assert kind.forward.experimental_get_tracing_count() == 1
+
+
+def test_no_fusion_returns_the_retinex_recomposition(original_weights, kind, golden_input):
+    """fusion=False: enhanced = clip(R_restored · I_adjusted); the default fuses with the input instead."""
+    plain = KinD.from_weights(original_weights, fusion=False)
+    out = plain.enhance(golden_input, 5.0, return_intermediates=True, tile=None)
+    expected = np.clip(out["restored_reflectance"] * out["adjusted_illumination"], 0.0, 1.0)
+    np.testing.assert_allclose(out["enhanced"], expected, rtol=0, atol=1e-6)
+    fused = kind.enhance(golden_input, 5.0, tile=None)
+    x, i_low = out["input"], out["illumination"]
+    w = out["denoise_weight"]
+    np.testing.assert_allclose(
+        fused, np.clip(i_low * x + (1 - i_low) * out["restored_reflectance"] * w * out["adjusted_illumination"], 0, 1),
+        rtol=0, atol=1e-5)
+    assert np.abs(fused - out["enhanced"]).max() > 0.05      # the two really differ
