@@ -72,3 +72,18 @@ def test_usage_errors_exit_non_zero_without_traceback(repo_root, random_weights,
         done = run_enhance(repo_root, *args)
         assert done.returncode != 0, args
         assert "Traceback" not in done.stderr and expected in done.stderr, (args, done.stderr)
+
+
+def test_no_fusion_flag_writes_the_recomposition(repo_root, random_weights, tmp_path):
+    """--no-fusion reaches the pipeline: the PNG is KinD(fusion=False)'s output in 8 bits, not the fused one."""
+    from kind_tf.inference import KinD
+
+    pixels = dark_image(tmp_path / "photo.png", seed=3)
+    done = run_enhance(repo_root, tmp_path / "photo.png", "-o", tmp_path / "out", "--weights", random_weights,
+                       "--no-fusion")
+    assert done.returncode == 0, done.stderr
+    written = np.asarray(Image.open(tmp_path / "out" / "photo.png")).astype(int)
+    plain = np.round(KinD.from_weights(random_weights, fusion=False).enhance(pixels) * 255).astype(int)
+    fused = np.round(KinD.from_weights(random_weights).enhance(pixels) * 255).astype(int)
+    assert np.abs(written - plain).max() <= 1
+    assert np.abs(written - fused).max() > 1
