@@ -17,8 +17,8 @@ Metrics (``kind_tf.metrics``), all on RGB floats in [0, 1]:
 - NIQE of the enhanced image (MATLAB release, 96×96 blocks): NaN for images too small for two blocks.
 
 Ratio protocols (KinD only; every other method's protocol is ``"n/a"``): ``fixed`` (one ratio for
-every image, e.g. 5), ``auto`` (from the input's own illumination, never the ground truth: see
-:func:`kind_tf.inference.auto_ratio`) and ``gt-mean``: mean illumination of the ground truth over
+every image, e.g. 5), ``auto`` (per image, the ratio whose output has a fixed mean brightness, found
+on the input alone, never the ground truth: see :class:`kind_tf.inference.KinD`) and ``gt-mean``: mean illumination of the ground truth over
 that of the input, both from the same DecomNet on min-max normalised images (as KinD's training
 decomposes pairs) — a DIAGNOSTIC that uses the ground truth, flagged as such in every output.
 
@@ -60,7 +60,7 @@ DEFAULT_RATIO = "5.0"
 DEFAULT_GRID = 4
 GRID_TILE_SIZE = 384  # longest side of a grid tile in pixels (tiles are downscaled, never upscaled)
 SSIM_MIN_SIZE = 11  # tf.image.ssim's window
-MIN_MEAN_ILLUMINATION = 1e-4  # as kind_tf.inference.auto_ratio
+MIN_MEAN_ILLUMINATION = 1e-4  # guards gt-mean's division
 
 FULL_REFERENCE = ("psnr", "ssim")
 NO_REFERENCE = ("loe", "niqe", "brightness", "color_cast")
@@ -116,10 +116,10 @@ class Run:
         if self.protocol == FIXED:
             return f"fixed: {self.ratio:g} for every image"
         if self.protocol == AUTO:
-            from kind_tf.inference import AUTO_RATIO_MAX, AUTO_RATIO_MIN, AUTO_TARGET_ILLUMINATION
+            from kind_tf.inference import AUTO_RATIO_MAX, AUTO_RATIO_MIN, AUTO_TARGET_BRIGHTNESS
 
-            return (f"auto: clip({AUTO_TARGET_ILLUMINATION:g} / mean(I_low), {AUTO_RATIO_MIN:g}, {AUTO_RATIO_MAX:g}), "
-                    "from the input only")
+            return (f"auto: per image, the ratio in [{AUTO_RATIO_MIN:g}, {AUTO_RATIO_MAX:g}] whose output has mean "
+                    f"brightness {AUTO_TARGET_BRIGHTNESS:g}, from the input only")
         return {
             NO_RATIO: "n/a (method has no ratio)",
             GT_MEAN: "gt-mean: mean(I_high) / mean(I_low) from the same DecomNet - DIAGNOSTIC, uses the ground truth",

@@ -27,12 +27,18 @@ from kind_tf.weights import has_stage, load_stage
 
 DEFAULT_RATIO = 5.0
 DENOISE_SIGMA = 3.0
-# "auto" ratio: the brightening factor that brings the mean illumination of the image to this level,
-# clipped to [AUTO_RATIO_MIN, AUTO_RATIO_MAX]. The ratio map means "target / current illumination"
-# (TRAINING.md, adjust stage), so this is the natural reading of a brightness target.
-AUTO_TARGET_ILLUMINATION = 0.5
+# "auto" ratio: per image, the ratio in [AUTO_RATIO_MIN, AUTO_RATIO_MAX] whose enhanced output has the
+# mean brightness AUTO_TARGET_BRIGHTNESS — like a camera's auto-exposure. The target is a property of
+# well-exposed photos, never of an image's ground truth: 0.49 is the mean RGB of the 344 well-exposed
+# targets of ../shared/data/sice_pairs/train (0.486). The search runs the pipeline on a preview of at
+# most AUTO_PREVIEW_SIDE px (the whole image when smaller) and bisects log(ratio) AUTO_SEARCH_STEPS
+# times (one adjust pass each; the ratio is then known to ±0.5 %), assuming the output brightens
+# monotonically with the ratio (the adjust net is trained to brighten with it).
+AUTO_TARGET_BRIGHTNESS = 0.49
 AUTO_RATIO_MIN = 1.0
 AUTO_RATIO_MAX = 10.0
+AUTO_PREVIEW_SIDE = 512
+AUTO_SEARCH_STEPS = 8
 # Tiled inference. An output pixel depends on inputs up to TILE_CONTEXT px away: RestorationNet's
 # receptive field is 217 px (radius 108; 4 SAME max-pools, two 3×3 convs per level, 2×2 deconvs),
 # fed by DecomNet's (27 px, radius 13); the pooling grid can add up to 15 px of asymmetry, and the
@@ -113,10 +119,19 @@ def recompose(restored_reflectance: tf.Tensor, adjusted_illumination: tf.Tensor)
     return restored_reflectance * adjusted_illumination
 
 
-def auto_ratio(illumination: tf.Tensor, target: float = AUTO_TARGET_ILLUMINATION) -> tf.Tensor:
-    """Per-image ratio = clip(target / mean(I_low), 1, 10) — from the input alone, never the ground truth."""
-    mean = tf.reduce_mean(illumination, axis=[1, 2, 3])
-    return tf.clip_by_value(target / tf.maximum(mean, 1e-4), AUTO_RATIO_MIN, AUTO_RATIO_MAX)
+def shrink_to(images: tf.Tensor, side: int) -> tf.Tensor:
+    """``images`` area-downscaled so that the longer side is at most ``side`` (unchanged when it is)."""
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    longest = tf.maximum(height, width)
+
+    def downscale():
+        scale = tf.cast(side, tf.float32) / tf.cast(longest, tf.float32)
+        size = tf.stack([tf.maximum(1, tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32)),
+                         tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32))])
+        return tf.image.resize(images, size, method="area")
+
+    return tf.cond(longest > side, downscale, lambda: tf.identity(images))
 
 
 class KinD:
@@ -126,7 +141,7 @@ class KinD:
         decom, restore, adjust: the stage networks; ``restore=None`` skips restoration (R_restored = R_low),
             which is how the original release (decom + adjust only) can be run.
         normalize: apply the original's per-image min-max stretch to the input (default True).
-        auto_target: mean illumination that ``ratio="auto"`` aims for.
+        auto_target: mean output brightness (RGB in [0, 1]) that ``ratio="auto"`` aims for.
         precision: "float32" (default: the networks as given) or "bfloat16" (copies of the networks
             computing in bfloat16; the pipeline arithmetic and outputs stay float32).
         jit: compile the forward passes with XLA (off by default: slower on CPU, see benchmarks/).
@@ -137,7 +152,7 @@ class KinD:
     """
 
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
-                 normalize: bool = True, auto_target: float = AUTO_TARGET_ILLUMINATION,
+                 normalize: bool = True, auto_target: float = AUTO_TARGET_BRIGHTNESS,
                  precision: str = "float32", jit: bool = False, fusion: bool = True):
         from kind_tf.weights import build_model
 
@@ -156,8 +171,8 @@ class KinD:
         self.forward = tf.function(self._forward, input_signature=signature, jit_compile=self.jit)
         # The same pipeline on inputs that are already normalised (tiles of a normalised image).
         self.forward_normalized = tf.function(self._pipeline, input_signature=signature, jit_compile=self.jit)
-        self.decompose = tf.function(lambda inputs: tuple(tf.cast(t, tf.float32) for t in self.decom(inputs)),
-                                     input_signature=signature[:1], jit_compile=self.jit)
+        # The "auto" ratios of (normalised) images: a preview pipeline, so whole-image even when tiling.
+        self.auto_ratios = tf.function(self._auto_ratios, input_signature=signature[:1], jit_compile=self.jit)
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, **kwargs: Any) -> "KinD":
@@ -173,20 +188,11 @@ class KinD:
         return minmax_normalize(images) if self.normalize else images
 
     def _pipeline(self, inputs: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
-        # Networks may compute in bfloat16 (mixed precision); the pipeline's arithmetic stays float32.
-        reflectance, illumination = (tf.cast(t, tf.float32) for t in self.decom(inputs))
-        ratios = tf.where(ratios > 0, ratios, auto_ratio(illumination, self.auto_target))
-        ratio_map = tf.ones_like(illumination) * tf.reshape(ratios, [-1, 1, 1, 1])
-        if self.restore is not None:
-            restored = tf.cast(self.restore([reflectance, illumination]), tf.float32)
-        else:
-            restored = reflectance
-        adjusted = tf.cast(self.adjust([illumination, ratio_map]), tf.float32)
-        weight = denoise_weight(reflectance)
-        if self.fusion:
-            enhanced = fuse(inputs, illumination, restored, adjusted, weight)
-        else:
-            enhanced = recompose(restored, adjusted)
+        ratios = tf.cond(tf.reduce_any(ratios <= 0),
+                         lambda: tf.where(ratios > 0, ratios, self._auto_ratios(inputs)), lambda: ratios)
+        reflectance, illumination, restored, weight = self._decompose_and_restore(inputs)
+        adjusted = self._adjust(illumination, ratios)
+        enhanced = self._finish(inputs, illumination, restored, adjusted, weight)
         return {
             "enhanced": tf.clip_by_value(enhanced, 0.0, 1.0),
             "input": inputs,
@@ -197,6 +203,40 @@ class KinD:
             "denoise_weight": weight,
             "ratio": ratios,
         }
+
+    def _decompose_and_restore(self, inputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """(R_low, I_low, R_restored, denoise weight w), float32."""
+        # Networks may compute in bfloat16 (mixed precision); the pipeline's arithmetic stays float32.
+        reflectance, illumination = (tf.cast(t, tf.float32) for t in self.decom(inputs))
+        if self.restore is not None:
+            restored = tf.cast(self.restore([reflectance, illumination]), tf.float32)
+        else:
+            restored = reflectance
+        return reflectance, illumination, restored, denoise_weight(reflectance)
+
+    def _adjust(self, illumination: tf.Tensor, ratios: tf.Tensor) -> tf.Tensor:
+        ratio_map = tf.ones_like(illumination) * tf.reshape(ratios, [-1, 1, 1, 1])
+        return tf.cast(self.adjust([illumination, ratio_map]), tf.float32)
+
+    def _finish(self, inputs, illumination, restored, adjusted, weight) -> tf.Tensor:
+        if self.fusion:
+            return fuse(inputs, illumination, restored, adjusted, weight)
+        return recompose(restored, adjusted)
+
+    def _auto_ratios(self, inputs: tf.Tensor) -> tf.Tensor:
+        """[N] ratios giving each (normalised) image the output brightness ``auto_target`` (see AUTO_*)."""
+        preview = shrink_to(inputs, AUTO_PREVIEW_SIDE)
+        _, illumination, restored, weight = self._decompose_and_restore(preview)
+        rows = tf.shape(preview)[:1]
+        low = tf.fill(rows, float(np.log(AUTO_RATIO_MIN)))
+        high = tf.fill(rows, float(np.log(AUTO_RATIO_MAX)))
+        for _ in range(AUTO_SEARCH_STEPS):
+            middle = (low + high) / 2.0
+            enhanced = self._finish(preview, illumination, restored, self._adjust(illumination, tf.exp(middle)), weight)
+            too_dark = tf.reduce_mean(tf.clip_by_value(enhanced, 0.0, 1.0), axis=[1, 2, 3]) < self.auto_target
+            low = tf.where(too_dark, middle, low)
+            high = tf.where(too_dark, high, middle)
+        return tf.exp((low + high) / 2.0)
 
     def enhance(self, image: np.ndarray, ratio: RatioArg = DEFAULT_RATIO,
                 return_intermediates: bool = False, tile: int | None | str = "auto",
@@ -246,7 +286,7 @@ class KinD:
         """Run the pipeline on one image [1, H, W, 3] tile by tile with bounded memory.
 
         Global quantities come from the whole image first: the min-max normalisation, and for
-        ``ratio`` "auto" the mean illumination (an extra DecomNet pass over the tiles). Each tile's
+        ``ratio`` "auto" the ratio (searched on a preview of the whole image, as untiled). Each tile's
         window adds ``overlap`` px of context on every side and starts on the 16-px pooling grid, so
         the kept core equals the untiled result (up to float summation order); cores are pasted
         without blending since there is nothing to blend. ``keep`` names the outputs to assemble
@@ -258,12 +298,7 @@ class KinD:
         height, width = inputs.shape[1:3]
         windows = list(tile_windows(height, width, tile, overlap))
         if np.any(ratios <= 0):
-            illumination_sum = 0.0
-            for core, window, offset in windows:
-                _, illumination = self.decompose(inputs[:, window[0], window[1]])
-                illumination_sum += float(np.sum(illumination.numpy()[:, offset[0], offset[1]], dtype=np.float64))
-            mean = np.float32(illumination_sum / (height * width))
-            ratios = np.where(ratios > 0, ratios, auto_ratio(tf.fill([1, 1, 1, 1], mean), self.auto_target).numpy())
+            ratios = np.where(ratios > 0, ratios, self.auto_ratios(tf.constant(inputs)).numpy())
         keep = None if keep is None else set(keep)
         outputs: dict[str, np.ndarray] = {}
         for core, window, offset in windows:
