@@ -231,8 +231,9 @@ QUICKSTART = Notebook("01_quickstart.ipynb", "Quick start", [
         ## The ratio: how bright?
 
         The same image at several ratios: the output (top) and the adjusted illumination (bottom).
-        `ratio="auto"` picks clip(0.5 / mean(I), 1, 10) from the image's own illumination, i.e. the ratio that
-        would bring the mean illumination to about 0.5 (the title shows the ratio it chose).
+        `ratio="auto"` picks, for each image alone, the ratio in [1, 10] whose output has mean brightness 0.49
+        (like auto-exposure, searched on a small preview; the title shows the ratio it chose). With the
+        original fusion the shipped weights often cannot reach it and auto ends at the largest ratio.
     '''),
     code('''
         ratios = [1, 2, 3, 5, 8, "auto"]
@@ -491,7 +492,7 @@ EVALUATION = Notebook("03_evaluation.ipynb", "Evaluation", [
 
         Methods here: `identity` (the dark input itself: the floor), `gamma` (x^(1/2.2)), `he` (histogram
         equalisation of V in HSV) and `kind` with two **ratio** protocols: `fixed` 5 (the original
-        evaluate.py) and `auto` (from the input's own illumination). A third protocol, `gt-mean`, takes the ratio
+        evaluate.py) and `auto` (per image, the ratio reaching a fixed output brightness, from the input alone). A third protocol, `gt-mean`, takes the ratio
         from the ground truth's illumination; it is a diagnostic that uses the answer, and is flagged wherever
         it is reported. We evaluate the first 4 pairs of the SICE evaluation split (512×512, scenes never seen
         in training); a full run is `python evaluate.py --method identity,gamma,he,kind --ratio 5.0,auto
