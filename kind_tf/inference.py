@@ -168,11 +168,14 @@ class KinD:
         self.bytes_per_pixel = BYTES_PER_PIXEL_BFLOAT16 if precision == "bfloat16" else BYTES_PER_PIXEL
         # One concrete graph for every batch size and image size: no retracing per image.
         signature = [tf.TensorSpec([None, None, None, 3], tf.float32), tf.TensorSpec([None], tf.float32)]
-        self.forward = tf.function(self._forward, input_signature=signature, jit_compile=self.jit)
-        # The same pipeline on inputs that are already normalised (tiles of a normalised image).
+        # The pipeline on normalised inputs with positive ratios (also each tile of a tiled image); the
+        # only part XLA compiles with jit=True.
         self.forward_normalized = tf.function(self._pipeline, input_signature=signature, jit_compile=self.jit)
-        # The "auto" ratios of (normalised) images: a preview pipeline, so whole-image even when tiling.
-        self.auto_ratios = tf.function(self._auto_ratios, input_signature=signature[:1], jit_compile=self.jit)
+        # The "auto" ratios of normalised images: a preview pipeline, so whole-image even when tiling.
+        # Never XLA: the preview's size is data-dependent.
+        self.auto_ratios = tf.function(self._auto_ratios, input_signature=signature[:1])
+        # Normalise, resolve "auto" (ratio ≤ 0), run forward_normalized: what enhance() and the SavedModel call.
+        self.forward = tf.function(self._forward, input_signature=signature)
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, **kwargs: Any) -> "KinD":
@@ -182,14 +185,16 @@ class KinD:
 
     def _forward(self, images: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
         """images [N, H, W, 3] in [0, 1]; ratios [N], a value ≤ 0 meaning "auto" for that image."""
-        return self._pipeline(self.normalize_input(images), ratios)
+        inputs = self.normalize_input(images)
+        ratios = tf.cond(tf.reduce_any(ratios <= 0),
+                         lambda: tf.where(ratios > 0, ratios, self.auto_ratios(inputs)), lambda: ratios)
+        return self.forward_normalized(inputs, ratios)
 
     def normalize_input(self, images: tf.Tensor) -> tf.Tensor:
         return minmax_normalize(images) if self.normalize else images
 
     def _pipeline(self, inputs: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
-        ratios = tf.cond(tf.reduce_any(ratios <= 0),
-                         lambda: tf.where(ratios > 0, ratios, self._auto_ratios(inputs)), lambda: ratios)
+        """The pipeline on normalised ``inputs`` with resolved (positive) ``ratios`` [N]."""
         reflectance, illumination, restored, weight = self._decompose_and_restore(inputs)
         adjusted = self._adjust(illumination, ratios)
         enhanced = self._finish(inputs, illumination, restored, adjusted, weight)

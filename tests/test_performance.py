@@ -71,6 +71,18 @@ def test_kind_bfloat16_one_trace_for_many_sizes(kind_networks):
     assert kind.forward.experimental_get_tracing_count() == 1
 
 
+def test_kind_jit_matches_the_graph_pipeline(kind_networks):
+    """--jit: XLA compiles the pipeline (not the data-dependent auto-ratio preview, resolved before it)
+    and gives the graph pipeline's output for fixed and auto ratios."""
+    image = dark(40, 56)
+    graph, xla = KinD(*kind_networks), KinD(*kind_networks, jit=True)
+    for ratio in (5.0, "auto"):
+        a = graph.enhance(image, ratio, return_intermediates=True, tile=None)
+        b = xla.enhance(image, ratio, return_intermediates=True, tile=None)
+        assert b["ratio"] == pytest.approx(a["ratio"], rel=1e-4)
+        np.testing.assert_allclose(b["enhanced"], a["enhanced"], rtol=0, atol=1e-4)
+
+
 def test_kind_bfloat16_close_to_float32(kind_networks):
     image = dark(96, 128)
     f32 = KinD(*kind_networks)
