@@ -174,6 +174,9 @@ class KinD:
         # The "auto" ratios of normalised images: a preview pipeline, so whole-image even when tiling.
         # Never XLA: the preview's size is data-dependent.
         self.auto_ratios = tf.function(self._auto_ratios, input_signature=signature[:1])
+        # DecomNet alone on normalised inputs, (R, I) float32 (evaluate.py's gt-mean diagnostic).
+        self.decompose = tf.function(lambda inputs: tuple(tf.cast(t, tf.float32) for t in self.decom(inputs)),
+                                     input_signature=signature[:1], jit_compile=self.jit)
         # Normalise, resolve "auto" (ratio ≤ 0), run forward_normalized: what enhance() and the SavedModel call.
         self.forward = tf.function(self._forward, input_signature=signature)
 
