@@ -407,21 +407,14 @@ class ZeroDCE:
         return cls(load_zero_dce(weights_dir, scale_factor), **kwargs)
 
     def _forward(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        if self.precision == "float32" and not self.fused_curve:
-            enhanced, curve = self.model(images, return_curve=True)
-            return {"enhanced": tf.clip_by_value(enhanced, 0.0, 1.0), "input": images, "curve_map": curve}
-        from kind_tf.models.zero_dce import apply_curve, upsample_bilinear_align_corners
+        from kind_tf.models.zero_dce import apply_curve
 
-        model = self.model
-        # DCE-Net in the model's compute dtype (bfloat16 or float32) on the downsampled float32 image.
-        curve = tf.cast(model.estimate_curve(model.downsample(images)), tf.float32)
-        if model.scale_factor > 1:
-            shape = tf.shape(images)
-            curve = upsample_bilinear_align_corners(curve, model.scale_factor, (shape[1], shape[2]))
+        # DCE-Net in the model's compute dtype on the downsampled image; A and the curve in float32.
+        curve = self.model.curve_map(images)
         if self.fused_curve:
-            enhanced = self._curve(images, curve, model.iterations)
+            enhanced = self._curve(images, curve, self.model.iterations)
         else:
-            enhanced = tf.clip_by_value(apply_curve(images, curve, model.iterations), 0.0, 1.0)
+            enhanced = tf.clip_by_value(apply_curve(images, curve, self.model.iterations), 0.0, 1.0)
         return {"enhanced": enhanced, "input": images, "curve_map": curve}
 
     def enhance(self, image: np.ndarray, ratio: RatioArg | None = None, return_intermediates: bool = False,

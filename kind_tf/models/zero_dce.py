@@ -247,9 +247,14 @@ class ZeroDCEPlusPlus(keras.Model):
         return tf.tanh(e7(tf.concat([x1, x6], axis=-1)))
 
     def curve_map(self, images: tf.Tensor) -> tf.Tensor:
-        """Full-resolution curve map A ``[B, H, W, 3]`` for ``images`` ``[B, H, W, 3]``."""
-        images = tf.cast(tf.convert_to_tensor(images), self.compute_dtype)
-        a_low = self.estimate_curve(self.downsample(images))
+        """Full-resolution curve map A ``[B, H, W, 3]`` in the dtype of ``images`` ``[B, H, W, 3]``.
+
+        DCE-Net computes in the model's compute dtype; the resizing stays in the dtype of ``images``, so
+        float32 images get a float32 A even from a bfloat16 model (what inference wants: A is then
+        applied 8 times at full resolution).
+        """
+        images = tf.convert_to_tensor(images)
+        a_low = tf.cast(self.estimate_curve(self.downsample(images)), images.dtype)
         if self.scale_factor == 1:
             return a_low
         shape = tf.shape(images)
