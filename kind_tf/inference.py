@@ -189,7 +189,11 @@ class KinD:
     def _forward(self, images: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
         """images [N, H, W, 3] in [0, 1]; ratios [N], a value ≤ 0 meaning "auto" for that image."""
         inputs = self.normalize_input(images)
-        ratios = tf.cond(tf.reduce_any(ratios <= 0),
+        # Images larger than the auto-ratio preview get their "auto" ratios from a preview pipeline
+        # first; smaller ones inside forward_normalized, from the decomposition the output uses.
+        shape = tf.shape(inputs)
+        needs_preview = tf.reduce_any(ratios <= 0) & (tf.maximum(shape[1], shape[2]) > AUTO_PREVIEW_SIDE)
+        ratios = tf.cond(needs_preview,
                          lambda: tf.where(ratios > 0, ratios, self.auto_ratios(inputs)), lambda: ratios)
         return self.forward_normalized(inputs, ratios)
 
@@ -197,8 +201,13 @@ class KinD:
         return minmax_normalize(images) if self.normalize else images
 
     def _pipeline(self, inputs: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The pipeline on normalised ``inputs`` with resolved (positive) ``ratios`` [N]."""
+        """The pipeline on normalised ``inputs``; ratios ≤ 0 ("auto") are searched on ``inputs`` itself,
+        i.e. only for whole images no larger than the preview (tiles always get resolved ratios)."""
         reflectance, illumination, restored, weight = self._decompose_and_restore(inputs)
+        ratios = tf.cond(
+            tf.reduce_any(ratios <= 0),
+            lambda: tf.where(ratios > 0, ratios, self._search_ratios(inputs, illumination, restored, weight)),
+            lambda: ratios)
         adjusted = self._adjust(illumination, ratios)
         enhanced = self._finish(inputs, illumination, restored, adjusted, weight)
         return {
@@ -232,15 +241,20 @@ class KinD:
         return recompose(restored, adjusted)
 
     def _auto_ratios(self, inputs: tf.Tensor) -> tf.Tensor:
-        """[N] ratios giving each (normalised) image the output brightness ``auto_target`` (see AUTO_*)."""
+        """[N] ratios giving each (normalised) image the output brightness ``auto_target``, searched on
+        a preview of at most AUTO_PREVIEW_SIDE px (see AUTO_*)."""
         preview = shrink_to(inputs, AUTO_PREVIEW_SIDE)
         _, illumination, restored, weight = self._decompose_and_restore(preview)
-        rows = tf.shape(preview)[:1]
+        return self._search_ratios(preview, illumination, restored, weight)
+
+    def _search_ratios(self, inputs, illumination, restored, weight) -> tf.Tensor:
+        """Bisection of log(ratio) on one decomposition: one adjust pass per step, no other network."""
+        rows = tf.shape(inputs)[:1]
         low = tf.fill(rows, float(np.log(AUTO_RATIO_MIN)))
         high = tf.fill(rows, float(np.log(AUTO_RATIO_MAX)))
         for _ in range(AUTO_SEARCH_STEPS):
             middle = (low + high) / 2.0
-            enhanced = self._finish(preview, illumination, restored, self._adjust(illumination, tf.exp(middle)), weight)
+            enhanced = self._finish(inputs, illumination, restored, self._adjust(illumination, tf.exp(middle)), weight)
             too_dark = tf.reduce_mean(tf.clip_by_value(enhanced, 0.0, 1.0), axis=[1, 2, 3]) < self.auto_target
             low = tf.where(too_dark, middle, low)
             high = tf.where(too_dark, high, middle)
