@@ -706,8 +706,10 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
     if grid:
         grid_dir = out / "grids"
         grid_dir.mkdir(exist_ok=True)
-    if precision not in ("float32", "bfloat16"):
-        raise EvaluationError(f"--precision: expected float32 or bfloat16, got {precision!r}")
+    from kind_tf.inference import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise EvaluationError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     models = {method: load_method(method, weight_dirs.get(method), precision, fusion) for method in method_names}
     used_weights = {m: weight_dirs.get(m) or _default_weights(m) for m in method_names if m in LEARNED_METHODS}
     log(f"evaluating {len(runs)} method run(s) on {len(samples)} {'paired' if paired else 'unpaired'} image(s) "
