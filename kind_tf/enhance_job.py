@@ -81,6 +81,114 @@ def _write_outputs(written: list[Path], source: Path, destination: Path, out_dir
     return written
 
 
+class _Reader:
+    """Decodes ``paths[index]`` on request; with ``workers`` > 0 a thread pool also decodes the next
+    ``prefetch`` images ahead, so decoding overlaps the model."""
+
+    def __init__(self, paths: list[Path], workers: int, prefetch: int):
+        self.paths = paths
+        self.prefetch = prefetch
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="enhance-read") if workers else None
+        self.decodes: dict[int, Future] = {}    # index in paths → decode (queued, running or done)
+        self.next_load = 0
+
+    def read_ahead(self, index: int) -> None:
+        """Queue the decodes of ``index`` and the ``prefetch`` images after it (no-op without a pool:
+        a sequential job decodes a file only once it is known to be wanted)."""
+        if self.pool is not None:
+            self.decode(index)
+
+    def decode(self, index: int) -> Future:
+        if self.pool is None:
+            if index not in self.decodes:
+                self.decodes[index] = future = Future()
+                try:
+                    future.set_result(load_image(self.paths[index]))
+                except ImageReadError as error:
+                    future.set_exception(error)
+            return self.decodes[index]
+        while self.next_load < len(self.paths) and self.next_load <= index + self.prefetch:
+            self.decodes[self.next_load] = self.pool.submit(load_image, self.paths[self.next_load])
+            self.next_load += 1
+        return self.decodes[index]
+
+    def release(self, index: int) -> None:
+        self.decodes.pop(index, None)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Writer:
+    """Writes each image's outputs — in order, on one background thread with at most ``workers``
+    images waiting, or at once when ``workers`` is 0 — and records in ``report`` what was written and
+    what failed, and in ``claimed`` which source wrote each output name."""
+
+    def __init__(self, report: JobReport, log: Callable[[str], None], out_dir: Path, save_intermediates: bool,
+                 workers: int):
+        self.report = report
+        self.log = log
+        self.out_dir = out_dir
+        self.save_intermediates = save_intermediates
+        self.workers = workers
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="enhance-write") if workers else None
+        # (source, destination, paths written so far, write) per image, in input order
+        self.pending: deque[tuple[Path, Path, list[Path], Future]] = deque()
+        self.claimed: dict[Path, Path] = {}
+
+    def is_pending(self, destination: Path) -> bool:
+        return any(pending == destination for _, pending, _, _ in self.pending)
+
+    def settle(self, destination: Path) -> None:
+        """Wait until no earlier image is still writing ``destination`` (its outcome decides a later one)."""
+        while self.is_pending(destination):
+            self.finish_oldest()
+
+    def write(self, source: Path, destination: Path, image: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
+        written: list[Path] = []
+        if self.pool is None:
+            try:
+                _write_outputs(written, source, destination, self.out_dir, image, outputs, self.save_intermediates)
+            except OSError as error:
+                self._failed(destination, error)
+            finally:
+                self._record(source, destination, written)
+            return
+        while len(self.pending) >= self.workers:
+            self.finish_oldest()
+        self.pending.append((source, destination, written, self.pool.submit(
+            _write_outputs, written, source, destination, self.out_dir, image, outputs, self.save_intermediates)))
+
+    def finish_oldest(self) -> None:
+        """Wait for the oldest background write and record its outcome."""
+        source, destination, written, future = self.pending.popleft()
+        try:
+            future.result()
+        except OSError as error:
+            self._failed(destination, error)
+        finally:
+            self._record(source, destination, written)
+
+    def finish_all(self) -> None:
+        while self.pending:
+            self.finish_oldest()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _failed(self, destination: Path, error: OSError) -> None:
+        message = f"{destination}: cannot write output ({error.strerror or error})"
+        self.report.errors.append(message)
+        self.log(f"error: {message}")
+
+    def _record(self, source: Path, destination: Path, written: list[Path]) -> None:
+        self.report.written.extend(written)
+        if written:   # the enhanced image itself was written
+            self.claimed[destination] = source
+
+
 def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: float | str,
                   overwrite: bool = False, save_intermediates: bool = False,
                   log: Callable[[str], None] | None = None, options: dict | None = None,
@@ -115,71 +223,16 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
         log(f"error: {problem}")
         return report
     input_set = {p.resolve() for p in paths}
-    claimed: dict[Path, Path] = {}
     io_workers = max(int(io_workers), 0)
-    readers = ThreadPoolExecutor(io_workers, thread_name_prefix="enhance-read") if io_workers else None
-    writer = ThreadPoolExecutor(1, thread_name_prefix="enhance-write") if io_workers else None
-    decodes: dict[int, Future] = {}      # index in paths → decode (queued, running or done)
-    # (source, destination, paths written so far, write) per image, in input order
-    writes: deque[tuple[Path, Path, list[Path], Future]] = deque()
-    next_load = 0
-
-    def write_error(destination: Path, error: OSError) -> None:
-        message = f"{destination}: cannot write output ({error.strerror or error})"
-        report.errors.append(message)
-        log(f"error: {message}")
-
-    def finish_write() -> None:
-        """Wait for the oldest background write and record its outcome."""
-        source, destination, written, future = writes.popleft()
-        try:
-            future.result()
-        except OSError as error:
-            write_error(destination, error)
-        finally:
-            report.written.extend(written)
-            if written:   # the enhanced image itself was written
-                claimed[destination] = source
-
-    def decode(index: int) -> Future:
-        """The decode of ``paths[index]``; with readers, the next ``prefetch`` decodes are queued too."""
-        nonlocal next_load
-        if readers is None:
-            if index not in decodes:
-                decodes[index] = future = Future()
-                try:
-                    future.set_result(load_image(paths[index]))
-                except ImageReadError as error:
-                    future.set_exception(error)
-            return decodes[index]
-        while next_load < len(paths) and next_load <= index + prefetch:
-            decodes[next_load] = readers.submit(load_image, paths[next_load])
-            next_load += 1
-        return decodes[index]
+    reader = _Reader(paths, io_workers, prefetch)
+    writer = _Writer(report, log, out_dir, save_intermediates, io_workers)
 
     def problem_with(source: Path, destination: Path) -> str | None:
         if destination.resolve() in input_set and not overwrite:
             return f"{source}: output {destination} would overwrite an input (use --overwrite)"
-        if destination in claimed:
-            return f"{source}: output {destination} already written for {claimed[destination]} (same file name)"
+        if destination in writer.claimed:
+            return f"{source}: output {destination} already written for {writer.claimed[destination]} (same file name)"
         return None
-
-    def write(source: Path, destination: Path, image: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
-        if writer is None:
-            written = len(report.written)
-            try:
-                _write_outputs(report.written, source, destination, out_dir, image, outputs, save_intermediates)
-            except OSError as error:
-                write_error(destination, error)
-            finally:
-                if len(report.written) > written:
-                    claimed[destination] = source
-            return
-        while len(writes) >= io_workers:
-            finish_write()
-        written_here: list[Path] = []
-        writes.append((source, destination, written_here, writer.submit(
-            _write_outputs, written_here, source, destination, out_dir, image, outputs, save_intermediates)))
 
     def same_size_followers(index: int, image: np.ndarray, destination: Path) -> list[tuple[Path, Path, np.ndarray]]:
         """Images after ``index`` that can join its batch: same size, readable, no output-name problem."""
@@ -190,44 +243,42 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
             following = index + 1 + len(group)
             source = paths[following]
             target = output_path_for(source, out_dir)
-            if (target in names or problem_with(source, target)
-                    or any(pending == target for _, pending, _, _ in writes)):
+            if target in names or problem_with(source, target) or writer.is_pending(target):
                 break   # reported (or decided) when the loop gets there
-            future = decode(following)
+            future = reader.decode(following)
             if future.exception() is not None or future.result().shape != image.shape:
                 break
             group.append((source, target, future.result()))
             names.add(target)
-            decodes.pop(following)
+            reader.release(following)
         return group
+
+    def skip(index: int, message: str) -> None:
+        reader.release(index)
+        bar.update(1)
+        report.errors.append(message)
+        log(f"error: {message}")
 
     bar = tqdm(total=len(paths), desc="enhancing", unit="img", disable=None)
     index = 0
     try:
         while index < len(paths):
             source = paths[index]
-            future = decode(index) if readers is not None else None   # keep the prefetch queue ahead
+            reader.read_ahead(index)
             destination = output_path_for(source, out_dir)
-            while any(pending == destination for _, pending, _, _ in writes):
-                finish_write()   # an earlier image writes the same name: its outcome decides this one
+            writer.settle(destination)
             message = problem_with(source, destination)
             if message:
-                decodes.pop(index, None)
+                skip(index, message)
                 index += 1
-                bar.update(1)
-                report.errors.append(message)
-                log(f"error: {message}")
                 continue
             try:
-                image = (future or decode(index)).result()
+                image = reader.decode(index).result()
             except ImageReadError as error:
-                report.errors.append(str(error))
-                log(f"error: {error}")
-                decodes.pop(index, None)
+                skip(index, str(error))
                 index += 1
-                bar.update(1)
                 continue
-            decodes.pop(index, None)
+            reader.release(index)
             group = [(source, destination, image)]
             if batch_pixels > 0:
                 group += same_size_followers(index, image, destination)
@@ -240,13 +291,11 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
                                                   return_intermediates=save_intermediates, **(options or {})))
                 results = [{name: value[i] for name, value in batch.items()} for i in range(len(group))]
             for (member_source, member_destination, member_image), outputs in zip(group, results):
-                write(member_source, member_destination, member_image, outputs)
+                writer.write(member_source, member_destination, member_image, outputs)
             bar.update(len(group))
-        while writes:
-            finish_write()
+        writer.finish_all()
     finally:
         bar.close()
-        for pool in (readers, writer):
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        reader.close()
+        writer.close()
     return report
