@@ -18,8 +18,8 @@ Ctrl-C or SIGTERM saves and stops. Trained weights land in RUN/weights (KinD.fro
 trains Zero-DCE++ on a folder of unpaired images (zero-reference losses, no targets), as the
 original lowlight_train.py: images resized to 512×512, batch 8, 100 epochs, Adam lr 1e-4 with torch's
 weight_decay 1e-4 (L2 added to the gradient) after global-norm gradient clipping at 0.1,
-scale_factor 1 (about 60 h on a 2-core CPU). --preset cpu resizes to 128 and runs 3000 steps (same
-losses, optimiser, lr and batch; 20–30 min, faster with --mixed-precision).
+scale_factor 1 (about 60 h on a 2-core CPU). --preset cpu keeps the 512-px images, losses, optimiser,
+lr and batch, runs DCE-Net at scale factor 12 (as at inference) and stops after 750 steps (about 7 min).
 --patch-size sets the resize side; --eval-data (optional) is any folder of images for the TensorBoard
 input|enhanced|curve-map panels. Weights land in RUN/weights_zero_dce (scale_factor 12 for inference;
 enhance.py --model zerodce --weights RUN/weights_zero_dce).
@@ -48,7 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "zerodce: any folder of images, default: the training folder)")
     parser.add_argument("--run-dir", default="runs/kind", help="run folder (default: runs/kind)")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="train this many steps in total (overrides the preset)")
+    length.add_argument("--steps", type=int, help="train this many steps in total (overrides the preset; lr decays "
+                        "keep their place as a fraction of the run, e.g. restore ÷2 at 80 %%)")
     length.add_argument("--epochs", type=int, help="train this many epochs of len(pairs) // batch steps")
     parser.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")
     parser.add_argument("--patch-size", type=int, help="square training patch side (default: the preset's)")

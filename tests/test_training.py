@@ -116,6 +116,20 @@ def test_learning_rate_schedule_in_steps():
     assert learning_rate_schedule(PRESETS["original"]["decom"], 34, 68000) == 1e-4
 
 
+def test_steps_keep_the_original_lr_decay_at_the_same_fraction_of_the_run():
+    from kind_tf.training.trainer import learning_rate_schedule
+    # --steps 7500 on restore: "÷2 after epoch 800 of 1000" becomes ÷2 from step 6000 (80 %), not
+    # step 68,800 (never reached); --epochs keeps the original's epoch boundaries.
+    recipe = TrainConfig(stage="restore", data="d", steps=7500).recipe()
+    assert recipe.lr_decay_epochs == () and recipe.lr_decay_fractions == (0.8, 1.25, 1.5)
+    schedule = learning_rate_schedule(recipe, steps_per_epoch=86, total_steps=7500)
+    assert float(schedule(5999)) == pytest.approx(1e-4) and float(schedule(6000)) == pytest.approx(5e-5)
+    assert float(schedule(7499)) == pytest.approx(5e-5)
+    by_epochs = TrainConfig(stage="restore", data="d", epochs=900).recipe()
+    assert by_epochs.lr_decay_epochs == (800, 1250, 1500) and by_epochs.lr_decay_fractions == ()
+    assert TrainConfig(stage="decom", data="d", steps=100).recipe().lr_decay_fractions == ()
+
+
 def test_restore_without_decom_weights_is_a_user_error(tiny, tmp_path):
     config = TrainConfig(stage="restore", data=str(tiny[0]), run_dir=str(tmp_path), steps=1, **TINY)
     with pytest.raises(ConfigError, match="no decom weights"):

@@ -29,7 +29,8 @@ class StageRecipe:
         steps: run length in steps (takes precedence when set).
         lr: base Adam learning rate.
         lr_decay_epochs: epoch boundaries after which the lr is multiplied by ``lr_decay_factors``.
-        lr_decay_fractions: the same boundaries as fractions of the run's total steps.
+        lr_decay_fractions: the same boundaries as fractions of the run's total steps (what
+            ``--steps`` turns a preset's epoch boundaries into; ``--epochs`` keeps them in epochs).
         lr_decay_factors: the lr multiplier from each boundary on (relative to ``lr``).
         optimizer: ``adam`` (Keras Adam, TF1's AdamOptimizer: KinD) or ``torch_adam``
             (torch.optim.Adam after clip_grad_norm_: Zero-DCE++; kind_tf.training.optimizers).
@@ -142,6 +143,12 @@ class TrainConfig:
             overrides["scale_factor"] = self.scale_factor
         if self.steps is not None:
             overrides.update(steps=self.steps, epochs=None)
+            if recipe.lr_decay_epochs and recipe.epochs:
+                # Epoch boundaries are meaningless for a run measured in steps (restore's "÷2 after epoch
+                # 800" is step 68,800 on SICE: a shorter run would never decay). Keep the schedule's
+                # shape instead: the same boundaries as fractions of the run (800 / 1000 → 80 %).
+                overrides.update(lr_decay_epochs=(), lr_decay_fractions=tuple(
+                    epoch / recipe.epochs for epoch in recipe.lr_decay_epochs))
         elif self.epochs is not None:
             overrides.update(epochs=self.epochs, steps=None)
         recipe = dataclasses.replace(recipe, **overrides)
