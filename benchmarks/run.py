@@ -52,6 +52,7 @@ FULL = {
     "folder_sizes": [(400, 600), (600, 400), (480, 640), (512, 512), (300, 450), (768, 1024)],
     "train_steps": {"decom": 20, "restore": 3, "adjust": 30}, "train_patch": {},
     "psnr_pairs": 8,
+    "gemm_size": 4096,
 }
 QUICK = {
     "kind_sizes": {"600x400": (160, 240), "1200x900": (360, 480), "4000x3000": (720, 960)},
@@ -63,6 +64,7 @@ QUICK = {
     "folder_sizes": [(120, 160), (160, 120), (128, 128), (96, 144)],
     "train_steps": {"decom": 3, "restore": 2, "adjust": 3}, "train_patch": {"restore": 96},
     "psnr_pairs": 2,
+    "gemm_size": 1024,
 }
 
 
@@ -315,7 +317,38 @@ def work_psnr(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-WORKERS = {"inference": work_inference, "folder": work_folder, "train": work_train, "psnr": work_psnr}
+def work_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
+    """This CPU's float32 (and bfloat16) matrix-multiply rate, the FLOPs of KinD's three networks at the
+    case's size and the rate each network reaches alone: how far from the arithmetic limit float32 is."""
+    import numpy as np
+    import tensorflow as tf
+
+    from kind_tf.models.improved_unet import count_flops
+    from kind_tf.weights import build_model, build_stage
+
+    n, (height, width), repeats = spec["gemm_size"], spec["size"], spec["repeats"]
+    result: dict[str, Any] = {"gemm_size": n, "size": [height, width], "gemm": {}, "networks": {}}
+    matmul = tf.function(tf.linalg.matmul)
+    for dtype in ("float32", "bfloat16"):
+        a, b = (tf.cast(tf.random.normal([n, n], seed=seed), dtype) for seed in (1, 2))
+        matmul(a, b).numpy()
+        median = float(np.median(_time_runs(lambda: matmul(a, b).numpy(), repeats)))
+        result["gemm"][dtype] = {"median_s": median, "gflops_per_s": 2 * n ** 3 / median / 1e9}
+    for stage, channels in (("decom", (3,)), ("restore", (3, 1)), ("adjust", (1, 1))):
+        model = build_stage(stage)
+        build_model(model, stage)
+        flops = count_flops(model, height, width, channels)
+        inputs = [tf.random.uniform([1, height, width, c]) for c in channels]
+        call = tf.function(lambda *x: model(list(x) if len(x) > 1 else x[0], training=False))
+        run = lambda: [t.numpy() for t in tf.nest.flatten(call(*inputs))]   # noqa: E731
+        run()
+        median = float(np.median(_time_runs(run, repeats)))
+        result["networks"][stage] = {"gflop": flops / 1e9, "median_s": median, "gflops_per_s": flops / median / 1e9}
+    return result
+
+
+WORKERS = {"inference": work_inference, "folder": work_folder, "train": work_train, "psnr": work_psnr,
+           "ceiling": work_ceiling}
 
 
 def worker_main(spec_json: str) -> None:
@@ -420,8 +453,9 @@ def combined_weights(base: Path, restore: Path | None, scratch: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (development)")
-    parser.add_argument("--sections", default="inference,threads,batching,folder,train,psnr",
-                        help="comma-separated subset of: inference, threads, batching, folder, train, psnr")
+    parser.add_argument("--sections", default="inference,ceiling,threads,batching,folder,train,psnr",
+                        help="comma-separated subset of: inference, ceiling, threads, batching, folder, "
+                             "train, psnr")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (median reported)")
     parser.add_argument("--intra-op-threads", type=int, default=None, help="for every case (default: TF's)")
     parser.add_argument("--inter-op-threads", type=int, default=None, help="for every case (default: TF's)")
@@ -456,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.out or ("quick" if args.quick else "full")
     report: dict[str, Any] = {"mode": "quick" if args.quick else "full", "name": name, "notes": [],
                               "machine": machine_info(), "shared_before": shared_machine(),
-                              "threads": threads, "rows": [], "folder": [], "train": {}, "psnr": None}
+                              "threads": threads, "rows": [], "folder": [], "train": {}, "psnr": None,
+                              "ceiling": None}
     started = time.perf_counter()
     rows = report["rows"]
 
@@ -494,6 +529,16 @@ def main(argv: list[str] | None = None) -> int:
         for model, label in (("kind", "600x400"), ("zero_dce", "1200x900")):
             size = (plan["kind_sizes"] if model == "kind" else plan["zero_dce_sizes"])[label]
             case("inference", model, label, "graph", "float32", f"{size[1]}x{size[0]}", size, jit=True)
+
+    if "ceiling" in sections:
+        size = plan["kind_sizes"]["600x400"]
+        print(f"float32 ceiling: GEMM {plan['gemm_size']}³ and each KinD network alone @ {size[1]}x{size[0]} ...",
+              end="", flush=True)
+        result = run_worker({"kind": "ceiling", "gemm_size": plan["gemm_size"], "size": list(size),
+                             "repeats": repeats, **threads})
+        report["ceiling"] = result
+        print(f" GEMM float32 {result['gemm']['float32']['gflops_per_s']:.0f} GFLOP/s" if "error" not in result
+              else f" FAILED: {result['error']}", flush=True)
 
     if "threads" in sections:
         print("thread settings (KinD float32 graph, 600x400 case)", flush=True)
@@ -717,6 +762,41 @@ def evaluate_targets(report, plan) -> list[dict[str, Any]]:
     return targets
 
 
+def ceiling_table(report) -> list[str]:
+    """How close float32 KinD runs to this CPU's float32 matrix-multiply rate, and what the TF1 figure implies."""
+    ceiling = report.get("ceiling")
+    if not ceiling:
+        return []
+    if "error" in ceiling:
+        return ["", "## Float32 arithmetic ceiling", "", f"failed: {ceiling['error']}"]
+    height, width = ceiling["size"]
+    label = f"{width}x{height}"
+    peak = ceiling["gemm"]["float32"]["gflops_per_s"]
+    lines = ["", f"## Float32 arithmetic ceiling ({label})", "",
+             f"GEMM {ceiling['gemm_size']}³ (`tf.linalg.matmul`, median of N): float32 **{peak:.0f} GFLOP/s**, "
+             f"bfloat16 {ceiling['gemm']['bfloat16']['gflops_per_s']:.0f} GFLOP/s. FLOPs counted by "
+             "`kind_tf.models.improved_unet.count_flops` (a multiply-add = 2); each network timed alone in a "
+             "`tf.function`, float32.", "",
+             "| network | GFLOP | float32 time | GFLOP/s | of the float32 GEMM rate |", "|---|---:|---:|---:|---:|"]
+    total_flop = total_s = 0.0
+    for stage, net in ceiling["networks"].items():
+        total_flop += net["gflop"]
+        total_s += net["median_s"]
+        lines.append(f"| {stage} | {net['gflop']:.1f} | {_fmt_s(net['median_s'])} | {net['gflops_per_s']:.0f} | "
+                     f"{net['gflops_per_s'] / peak:.0%} |")
+    lines.append(f"| all three | {total_flop:.1f} | {_fmt_s(total_s)} | {total_flop / total_s:.0f} | "
+                 f"{total_flop / total_s / peak:.0%} |")
+    bound = total_flop / peak
+    lines += ["", f"At the float32 GEMM rate the three networks cannot take less than **{_fmt_s(bound)}** here."]
+    reference = TF1_KIND.get(label)
+    if reference:
+        lines.append(f"The TF1 reference ({reference} s for the whole pipeline) implies ≥ {total_flop / reference:.0f} "
+                     f"GFLOP/s, {total_flop / reference / peak:.2f}× this CPU's float32 GEMM rate: float32 parity "
+                     "with that figure is out of reach on this machine whatever the scheduling; bfloat16 is the "
+                     "way past it.")
+    return lines
+
+
 def render_markdown(report, plan) -> str:
     machine, before, after = report["machine"], report["shared_before"], report["shared_after"]
     lines = [f"# kind-tf benchmark ({report.get('name', report['mode'])})", "",
@@ -741,12 +821,14 @@ def render_markdown(report, plan) -> str:
     if report["mode"] == "quick":
         lines.append("- **Quick mode**: small sizes (the case name is the full-size case it stands in for; the "
                      "measured size is in brackets), few repeats — for development, not for the record.")
-    lines += ["", "## Inference latency and peak memory", "",
-              "Median (and min) of N runs after a warm-up, float32 image in → float32 image out, fresh networks "
-              "(speed does not depend on the weights), ratio 5.0. Baseline: the plain eager Keras call of the same "
-              "pipeline (no tf.function, no tiling). Peak RSS: `ru_maxrss` of the case's own subprocess "
-              "(TensorFlow + networks + image + activations).", ""]
-    lines += inference_table(report, plan)
+    if any(row["section"] == "inference" for row in report["rows"]):
+        lines += ["", "## Inference latency and peak memory", "",
+                  "Median (and min) of N runs after a warm-up, float32 image in → float32 image out, fresh networks "
+                  "(speed does not depend on the weights), ratio 5.0. Baseline: the plain eager Keras call of the same "
+                  "pipeline (no tf.function, no tiling). Peak RSS: `ru_maxrss` of the case's own subprocess "
+                  "(TensorFlow + networks + image + activations).", ""]
+        lines += inference_table(report, plan)
+    lines += ceiling_table(report)
     threads = [r for r in report["rows"] if r["section"] == "threads"]
     if threads:
         lines += ["", "## Thread settings (KinD float32 graph, 600x400 case)", "",

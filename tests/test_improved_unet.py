@@ -269,3 +269,22 @@ def test_count_flops(original_and_ablated):
     assert small == count_flops(original, 16, 16)
     # Convolutions scale with the pixel count (the 1×1 coarsest level makes it not exactly 4×).
     assert 3.5 * small < count_flops(ablated, 32, 32) < 4.5 * small
+
+
+def test_count_flops_of_decom_net_by_hand():
+    # channels=(3,): a single-input network. DecomNet at 16×16, counted by hand: 2·k²·C_in·C_out per
+    # output pixel for each conv (the transposed convs as their 1×1 conv to 4·C_out channels at the
+    # coarse size), one per output element for each bias add, k² per output element for each max-pool.
+    from kind_tf.weights import build_model, build_stage
+    decom = build_stage("decom")
+    build_model(decom, "decom")
+
+    def conv(kernel, c_in, c_out, pixels):
+        return 2 * kernel * kernel * c_in * c_out * pixels
+
+    convs = (conv(3, 3, 32, 256) + conv(3, 32, 64, 64) + conv(3, 64, 128, 16) + conv(1, 128, 4 * 64, 16)
+             + conv(3, 128, 64, 64) + conv(1, 64, 4 * 32, 64) + conv(3, 64, 32, 256) + conv(1, 32, 3, 256)
+             + conv(3, 32, 32, 256) + conv(1, 64, 1, 256))
+    biases = 32 * 256 + 64 * 64 + 128 * 16 + 64 * 64 + 32 * 256 + 3 * 256 + 32 * 256 + 1 * 256
+    pools = 4 * (8 * 8 * 32 + 4 * 4 * 64)
+    assert count_flops(decom, 16, 16, channels=(3,)) == convs + biases + pools == 30_981_120

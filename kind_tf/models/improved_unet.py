@@ -556,10 +556,13 @@ class ImprovedUNet(keras.Model):
                 "fpn_width": self.fpn_width, "sad_weight": self.sad_weight, "norm": self.norm}
 
 
-def count_flops(model: keras.Model, height: int, width: int) -> int:
-    """FLOPs of one inference pass of a restoration network on a 1×height×width image.
+def count_flops(model: keras.Model, height: int, width: int, channels: tuple[int, ...] = (3, 1)) -> int:
+    """FLOPs of one inference pass of a network on a 1×height×width image.
 
-    Freezes ``model([reflectance, illumination])`` into a constant graph and sums
+    ``channels`` are those of the inputs: (3, 1) a restoration network's ``[reflectance,
+    illumination]`` (default), (1, 1) IlluminationAdjustNet's ``[illumination, ratio]``, (3,) a
+    single-input network such as DecomNet (called on the tensor itself).
+    Freezes the call into a constant graph and sums
     ``tf.profiler``'s per-op float counts: convolutions (plain, depthwise, transposed; a multiply-add
     counts as 2), bias adds, adds, max-pools. Activations (leaky ReLU, ReLU6, sigmoid) have no
     registered count and count 0. SAD adds nothing: it only runs in training calls.
@@ -570,9 +573,8 @@ def count_flops(model: keras.Model, height: int, width: int) -> int:
     """
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2_as_graph
 
-    function = tf.function(lambda reflectance, illumination: model([reflectance, illumination], training=False))
-    concrete = function.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32),
-                                              tf.TensorSpec([1, height, width, 1], tf.float32))
+    function = tf.function(lambda *inputs: model(list(inputs) if len(inputs) > 1 else inputs[0], training=False))
+    concrete = function.get_concrete_function(*(tf.TensorSpec([1, height, width, c], tf.float32) for c in channels))
     frozen, _ = convert_variables_to_constants_v2_as_graph(concrete)
     profiler = tf.compat.v1.profiler
     builder = profiler.ProfileOptionBuilder
