@@ -28,6 +28,7 @@ from kind_tf.models.zero_dce import (
     DepthwiseSeparableConv,
     ZeroDCEPlusPlus,
     apply_curve,
+    downsample_bilinear,
     pad_to_multiple,
     upsample_bilinear_align_corners,
 )
@@ -127,6 +128,16 @@ def test_downsample_is_torch_bilinear_half_pixel_no_antialias(scale_factor: int)
     x = _images(2, 8 * scale_factor, 5 * scale_factor, 3)
     expected = _np_resize(x.astype(np.float64), 8, 5, align_corners=False)
     np.testing.assert_allclose(model.downsample(x).numpy(), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale_factor", [12, 5, 2, 1])
+@pytest.mark.parametrize("hw", [(400, 600), (13, 7), (1, 1), (25, 24)])
+def test_downsample_gathers_exactly_what_resize_of_the_padded_image_gives(scale_factor, hw) -> None:
+    x = tf.constant(_images(2, *hw, 3, seed=4))
+    padded = pad_to_multiple(x, scale_factor)
+    size = [padded.shape[1] // scale_factor, padded.shape[2] // scale_factor]
+    expected = tf.image.resize(padded, size, method="bilinear", antialias=False).numpy()
+    np.testing.assert_array_equal(downsample_bilinear(x, scale_factor).numpy(), expected)
 
 
 @pytest.mark.parametrize("low_hw", [(42, 42), (3, 5), (1, 4)])
