@@ -397,10 +397,10 @@ class ZeroDCE:
     Any H×W works (see :mod:`kind_tf.models.zero_dce`); the forward pass is traced once.
     ``precision="bfloat16"`` runs DCE-Net (on the downsampled image) in bfloat16; the resizing, the
     full-resolution curve map and the curve iterations stay float32. ``jit`` compiles everything
-    with XLA. ``fused_curve`` (default) applies the 8 curve iterations at full resolution in one
-    small XLA kernel per iteration instead of 4 TensorFlow ops each (the curve is memory-bound and
-    dominates the run time: ~4× faster; the kernel is compiled once per image size, ~0.3 s; results
-    differ from the unfused curve by float rounding only, ~1e-5).
+    with XLA. ``fused_curve`` (default) applies the 8 curve iterations at full resolution as one
+    XLA kernel instead of 4 TensorFlow ops per iteration (the curve is memory-bound and dominates
+    the run time; the kernel is compiled once per image size, ~0.3 s; results differ from the unfused
+    curve by float rounding only, ~1e-5).
     """
 
     def __init__(self, model: keras.Model, precision: str = "float32", jit: bool = False,
@@ -447,13 +447,14 @@ class ZeroDCE:
 def fused_curve_clipped(images: tf.Tensor, curve_map: tf.Tensor, iterations: int) -> tf.Tensor:
     """clip(curve^iterations(images), 0, 1) with ``x ← x + A·x·(x − 1)`` (= x + A·(x² − x)) per step.
 
-    Meant for XLA: the while loop keeps each iteration one fused elementwise kernel (an unrolled
-    loop makes XLA duplicate work or split it into many kernels).
+    Meant for XLA, unrolled (``iterations`` is a Python int): XLA fuses the whole chain into one
+    elementwise kernel that reads x and A once and writes once — bit-identical to a ``tf.while_loop``
+    of the same step, which XLA keeps as one kernel per iteration and which is 2.2–3× slower
+    (measured: 2.9 → 1.3 ms at 600×400, 8.8 → 2.9 ms at 1200×900, 143 → 63 ms at 4000×3000).
     """
-    def body(step, x):
-        return step + 1, x + curve_map * x * (x - 1.0)
-
-    _, enhanced = tf.while_loop(lambda step, x: step < iterations, body, (tf.constant(0), images))
+    enhanced = images
+    for _ in range(int(iterations)):
+        enhanced = enhanced + curve_map * enhanced * (enhanced - 1.0)
     return tf.clip_by_value(enhanced, 0.0, 1.0)
 
 
