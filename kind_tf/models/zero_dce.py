@@ -152,7 +152,7 @@ def downsample_bilinear(images: tf.Tensor, scale_factor: int) -> tf.Tensor:
     the midpoint of rows i·s + s/2 − 1 and i·s + s/2 for even s, row i·s + (s − 1)/2 itself for odd s;
     columns alike. So two rows and two columns per output pixel are gathered (through the mirror
     padding's index map, never materialising the padded image) and blended in ResizeBilinear's
-    order — about 0.1 ms instead of 1.2 ms for 600×400 at s = 12, same values (tested).
+    order — bit-identical (tested), 1.6 → 0.7 ms per call for 600×400 at s = 12 (overhead included).
 
     Args:
         images: ``[B, H, W, C]``.
