@@ -796,10 +796,12 @@ def ceiling_table(report) -> list[str]:
     lines += ["", f"At the float32 GEMM rate the three networks cannot take less than **{_fmt_s(bound)}** here."]
     reference = TF1_KIND.get(label)
     if reference:
-        lines.append(f"The TF1 reference ({reference} s for the whole pipeline) implies ≥ {total_flop / reference:.0f} "
-                     f"GFLOP/s, {total_flop / reference / peak:.2f}× this CPU's float32 GEMM rate: float32 parity "
-                     "with that figure is out of reach on this machine whatever the scheduling; bfloat16 is the "
-                     "way past it.")
+        implied = total_flop / reference
+        verdict = ("float32 parity with that figure is out of reach on this machine whatever the scheduling; "
+                   "bfloat16 is the way past it." if implied > peak else
+                   "within this CPU's float32 GEMM rate, so float32 parity is possible in principle here.")
+        lines.append(f"The TF1 reference ({reference} s for the whole pipeline) implies ≥ {implied:.0f} GFLOP/s, "
+                     f"{implied / peak:.2f}× this CPU's float32 GEMM rate: {verdict}")
     return lines
 
 
