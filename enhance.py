@@ -38,9 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="*", help="image files, folders or glob patterns (default: bundled sample)")
     parser.add_argument("-o", "--out-dir", default="enhanced", help="output folder (default: enhanced/)")
-    parser.add_argument("--ratio", default="5.0",
+    parser.add_argument("--ratio", default=None,
                         help="brightening ratio for KinD's adjust net, or 'auto' (per image, the ratio giving the output "
-                             "mean brightness 0.49, found on the image alone)")
+                             "mean brightness 0.49, found on the image alone); default: the weights' recipe "
+                             "(the shipped weights: auto; converted original weights: 5.0)")
     parser.add_argument("--weights", default=None,
                         help="weights folder (default: checkpoints/kind, or checkpoints/zero_dce for --model zerodce)")
     parser.add_argument("--model", default="kind", choices=["kind", "zerodce"],
@@ -57,9 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="activation memory budget in MB that triggers automatic tiling (default 1500)")
     parser.add_argument("--no-normalize", action="store_true",
                         help="skip the original's per-image min-max stretch of the input")
-    parser.add_argument("--no-fusion", action="store_true",
-                        help="KinD: output R_restored × I_adjusted (the paper's recomposition) instead of the "
-                             "original evaluate.py's fusion with the input (brighter; see checkpoints/kind/README.md)")
+    parser.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                        help="KinD: --fusion ends with the original evaluate.py's fusion with the input, --no-fusion "
+                             "returns R_restored × I_adjusted (the paper's recomposition); default: the weights' "
+                             "recipe (the shipped weights: --no-fusion; converted original weights: --fusion)")
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                         help="network compute precision (default float32); bfloat16 is several times faster "
                              "on CPUs with AVX512_BF16/AMX, outputs stay float32")
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads(args.threads, args.inter_op_threads)   # before TensorFlow runs any op
 
     try:
-        parse_ratio(args.ratio)
+        if args.ratio is not None:
+            parse_ratio(args.ratio)
     except ValueError as error:
         print(f"error: --ratio: {error}", file=sys.stderr)
         return 2
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         if zero_dce:
             model = ZeroDCE.from_weights(weights, **speed)
         else:
-            model = KinD.from_weights(weights, normalize=not args.no_normalize, fusion=not args.no_fusion, **speed)
+            model = KinD.from_weights(weights, normalize=False if args.no_normalize else None, fusion=args.fusion,
+                                      ratio=args.ratio, **speed)
     except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -124,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --tile and --tile-overlap must be positive multiples of 16", file=sys.stderr)
         return 2
     inputs = args.inputs or [str(SAMPLE_IMAGE)]
-    report = enhance_files(model, inputs, Path(args.out_dir), args.ratio, overwrite=args.overwrite,
+    if not zero_dce:
+        print(f"KinD ({weights}): {model.describe()}", file=sys.stderr)
+    report = enhance_files(model, inputs, Path(args.out_dir), None, overwrite=args.overwrite,
                            save_intermediates=args.save_intermediates, options=tiling,
                            io_workers=args.io_workers,
                            batch_pixels=DEFAULT_BATCH_PIXELS if args.batch_pixels is None else args.batch_pixels)

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights folder of the learned method (default: checkpoints/kind, checkpoints/zero_dce); "
                              "with both kind and zerodce use kind=DIR and zerodce=DIR")
     parser.add_argument("--ratio", action="append", metavar="R",
-                        help="KinD ratio protocol(s), repeatable or comma-separated: a fixed number (default 5.0), "
+                        help="KinD ratio protocol(s), repeatable or comma-separated: a fixed number (default: the weights' recipe), "
                              "'auto' (from the input) or 'gt-mean' (from the ground truth: a diagnostic)")
     parser.add_argument("--out", default="evaluation", metavar="DIR", help="output folder (default: evaluation/)")
     parser.add_argument("--grid", type=int, default=4, metavar="N",
@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                         help="compute precision of the learned networks (default float32; bfloat16 is several "
                              "times faster on CPUs with AMX/AVX512-BF16, PSNR change < 0.01 dB)")
-    parser.add_argument("--no-fusion", action="store_true",
-                        help="KinD: return R_restored × I_adjusted instead of the original's fusion with the input")
+    parser.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                        help="KinD: --fusion ends with the original's fusion with the input, --no-fusion returns "
+                             "R_restored × I_adjusted; default: the weights' recipe")
     return parser
 
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     return run(args.method, args.data, command=shlex.join(["python", "evaluate.py", *argv]),
                weights=args.weights, ratio=args.ratio, out=args.out, grid=args.grid, limit=args.limit,
-               precision=args.precision, fusion=not args.no_fusion)
+               precision=args.precision, fusion=args.fusion)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--preset", default="original", choices=["original", "cpu"])
     parser.add_argument("--decom-weights", help="weights folder with decom.weights.h5 for the frozen DecomNet "
                         "(restore / adjust; default: RUN/weights)")
+    parser.add_argument("--init-weights", metavar="DIR",
+                        help="fine-tune: start a new run from this weights folder's weights of the stage "
+                             "(ignored when resuming: the checkpoint wins)")
+    parser.add_argument("--degrade", metavar="SPEC",
+                        help="restore: also train on a copy of every low image re-encoded as JPEG at a quality "
+                             "drawn per image, e.g. 'jpeg:20-60' (kind_tf.data.degrade)")
     parser.add_argument("--loss", metavar="SPEC",
                         help="restore/adjust loss as 'name[:weight],...' over kind_tf.losses (e.g. "
                              "'l1:1,ssim:1'); 'original' = the stage's recipe (default)")
@@ -98,7 +104,7 @@ def main(argv=None) -> int:
         stage=args.stage, data=args.data, eval_data=args.eval_data, run_dir=args.run_dir, preset=args.preset,
         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, patch_size=args.patch_size,
         lr=args.lr, scale_factor=args.scale_factor, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
-        decom_weights=args.decom_weights, loss=args.loss, backbone=args.backbone,
+        decom_weights=args.decom_weights, init_weights=args.init_weights, degrade=args.degrade, loss=args.loss, backbone=args.backbone,
         backbone_config=backbone_config, save_every=args.save_every, log_every=args.log_every,
         eval_every=args.eval_every, image_every=args.image_every, eval_images=args.eval_images,
         eval_size=args.eval_size, progress=not args.no_progress)

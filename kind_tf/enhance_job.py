@@ -24,7 +24,7 @@ INTERMEDIATES = ("reflectance", "illumination", "restored_reflectance", "adjuste
 
 
 class Enhancer(Protocol):
-    def enhance(self, image: np.ndarray, ratio: float | str = ..., return_intermediates: bool = ...): ...
+    def enhance(self, image: np.ndarray, ratio: float | str | None = ..., return_intermediates: bool = ...): ...
 
 
 @dataclass
@@ -189,7 +189,7 @@ class _Writer:
             self.claimed[destination] = source
 
 
-def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: float | str,
+def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: float | str | None = None,
                   overwrite: bool = False, save_intermediates: bool = False,
                   log: Callable[[str], None] | None = None, options: dict | None = None,
                   io_workers: int = 2, prefetch: int = 2, batch_pixels: int = 0) -> JobReport:
@@ -197,7 +197,8 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
 
     Bad inputs are reported (one line each, via ``log``) and skipped; the rest are still processed.
     Outputs are written atomically and never over an input file unless ``overwrite``. ``options``
-    are passed on to ``model.enhance`` (e.g. tiling settings).
+    are passed on to ``model.enhance`` (e.g. tiling settings); ``ratio`` None is the model's default
+    (for KinD, its weights' recipe).
 
     Speed (measured in benchmarks/README.md):
 

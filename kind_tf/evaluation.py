@@ -96,6 +96,7 @@ class Run:
     method: str
     protocol: str = NO_RATIO
     ratio: float | None = None  # the fixed ratio
+    output: str | None = None   # KinD's last step: "fusion" or "recompose" (None: the method has one)
 
     @property
     def uses_ground_truth(self) -> bool:
@@ -105,11 +106,12 @@ class Run:
     def label(self) -> str:
         if self.protocol == NO_RATIO:
             return self.method
+        suffix = ", no fusion" if self.output == "recompose" else ""
         if self.protocol == FIXED:
-            return f"{self.method} (ratio {self.ratio:g})"
+            return f"{self.method} (ratio {self.ratio:g}{suffix})"
         if self.protocol == GT_MEAN:
-            return f"{self.method} (ratio gt-mean, uses ground truth)"
-        return f"{self.method} (ratio {self.protocol})"
+            return f"{self.method} (ratio gt-mean, uses ground truth{suffix})"
+        return f"{self.method} (ratio {self.protocol}{suffix})"
 
     @property
     def protocol_description(self) -> str:
@@ -160,9 +162,12 @@ def parse_methods(values: Sequence[str] | None) -> list[str]:
 
 
 def parse_ratio_protocols(values: Sequence[str] | None) -> list[tuple[str, float | None]]:
-    """``5.0`` / ``auto`` / ``gt-mean`` (repeatable or comma list) → [(protocol, fixed ratio or None)]."""
+    """``5.0`` / ``auto`` / ``gt-mean`` (repeatable or comma list) → [(protocol, fixed ratio or None)].
+
+    No values: [] — each ratio method then runs its own default (the weights' recipe, see
+    :func:`default_protocol`)."""
     protocols: list[tuple[str, float | None]] = []
-    for value in split_list(values) or [DEFAULT_RATIO]:
+    for value in split_list(values):
         lowered = value.lower()
         if lowered in (AUTO, GT_MEAN):
             protocol = (lowered, None)
@@ -179,11 +184,23 @@ def parse_ratio_protocols(values: Sequence[str] | None) -> list[tuple[str, float
     return protocols
 
 
-def make_runs(methods: Sequence[str], protocols: Sequence[tuple[str, float | None]]) -> list[Run]:
+def default_protocol(model: Any) -> tuple[str, float | None]:
+    """The ratio protocol a ratio method runs by default: its weights' recipe (5.0 if it has none)."""
+    ratio = getattr(model, "default_ratio", float(DEFAULT_RATIO))
+    return (AUTO, None) if ratio == AUTO else (FIXED, float(ratio))
+
+
+def make_runs(methods: Sequence[str], protocols: Sequence[tuple[str, float | None]],
+              models: dict[str, Any] | None = None) -> list[Run]:
+    """One run per (method, ratio protocol); with no protocols a ratio method runs its default."""
     runs = []
     for method in methods:
         if method in RATIO_METHODS:
-            runs.extend(Run(method, protocol, ratio) for protocol, ratio in protocols)
+            model = (models or {}).get(method)
+            chosen = protocols or [default_protocol(model)]
+            fusion = getattr(model, "fusion", None)
+            output = None if fusion is None else ("fusion" if fusion else "recompose")
+            runs.extend(Run(method, protocol, ratio, output) for protocol, ratio in chosen)
         else:
             runs.append(Run(method))
     return runs
@@ -270,11 +287,12 @@ def check_samples(samples: Sequence[Sample]) -> None:
 # ----------------------------------------------------------------------------------------------- methods
 
 
-def load_method(method: str, weights: Path | None = None, precision: str = "float32", fusion: bool = True):
+def load_method(method: str, weights: Path | None = None, precision: str = "float32", fusion: bool | None = None):
     """An object with ``enhance(image, ratio=..., return_intermediates=...)`` for ``method``.
 
     ``precision`` ("float32" or "bfloat16") is the learned networks' compute precision and ``fusion``
-    KinD's final step (see :class:`kind_tf.inference.KinD`); the others ignore what they do not use.
+    KinD's final step (see :class:`kind_tf.inference.KinD`; None: the weights' recipe); the others
+    ignore what they do not use.
     """
     if method in BASELINES:
         baseline = get_baseline(method)
@@ -551,7 +569,7 @@ def summarize(result: Evaluation) -> list[dict[str, Any]]:
     for index, run in enumerate(result.runs):
         rows = [row for row in result.rows if row["run"] == index]
         entry: dict[str, Any] = {
-            "label": run.label, "method": run.method, "ratio_protocol": run.protocol,
+            "label": run.label, "method": run.method, "output": run.output, "ratio_protocol": run.protocol,
             "ratio_protocol_description": run.protocol_description, "uses_ground_truth": run.uses_ground_truth,
             "images": len(rows),
             "metrics": {name: _stats([row[name] for row in rows]) for name in result.metric_names},
@@ -682,7 +700,7 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
                    ratio: Sequence[str] | None = None, out: str | os.PathLike = "evaluation",
                    grid: int = DEFAULT_GRID, limit: int | None = None, command: str = "",
                    progress: bool = True, log: Callable[[str], None] | None = None,
-                   precision: str = "float32", fusion: bool = True) -> dict[str, Any]:
+                   precision: str = "float32", fusion: bool | None = None) -> dict[str, Any]:
     """The whole evaluate.py job. Returns the summary (as written to summary.json).
 
     Raises:
@@ -690,12 +708,12 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
     """
     log = log or (lambda message: print(message, file=sys.stderr))
     method_names = parse_methods(methods)
-    runs = make_runs(method_names, parse_ratio_protocols(ratio))
+    protocols = parse_ratio_protocols(ratio)
     weight_dirs = parse_weights(weights, method_names)
     if grid < 0:
         raise EvaluationError(f"--grid: expected a number of images >= 0, got {grid}")
     samples, paired = find_samples(data, limit)
-    if not paired and any(run.protocol == GT_MEAN for run in runs):
+    if not paired and any(protocol == GT_MEAN for protocol, _ in protocols):
         raise EvaluationError(f"{data}: --ratio gt-mean needs ground truth (a folder with low/ and high/)")
     check_samples(samples)
     out = Path(out)
@@ -711,6 +729,7 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
     if precision not in PRECISIONS:
         raise EvaluationError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     models = {method: load_method(method, weight_dirs.get(method), precision, fusion) for method in method_names}
+    runs = make_runs(method_names, protocols, models)
     used_weights = {m: weight_dirs.get(m) or _default_weights(m) for m in method_names if m in LEARNED_METHODS}
     log(f"evaluating {len(runs)} method run(s) on {len(samples)} {'paired' if paired else 'unpaired'} image(s) "
         f"from {data}")

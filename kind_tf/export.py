@@ -1,7 +1,7 @@
 """SavedModel export: the whole KinD pipeline, each single stage, and (when present) Zero-DCE++.
 
-    python -m kind_tf.export kind --weights DIR --out DIR [--dtype float32|uint8]
-    python -m kind_tf.export stage --stage decom|restore|adjust --weights DIR --out DIR
+    python -m kind_tf.export kind [--weights DIR] --out DIR [--dtype float32|uint8] [--fusion|--no-fusion]
+    python -m kind_tf.export stage --stage decom|restore|adjust [--weights DIR] --out DIR
     python -m kind_tf.export zerodce [--weights DIR] [--out DIR] [--tflite FILE.tflite]
 
 The KinD SavedModel has one serving signature, ``enhance``:
@@ -9,7 +9,9 @@ The KinD SavedModel has one serving signature, ``enhance``:
     enhance(image: [None, None, None, 3], ratio: [None]) -> {"enhanced", "illumination", "reflectance"}
 
 ``image`` is float32 RGB in [0, 1] (or uint8 with ``--dtype uint8``, outputs then uint8 too);
-``ratio`` holds one brightening ratio per image, a value ≤ 0 meaning "auto" for that image.
+``ratio`` holds one brightening ratio per image, a value ≤ 0 meaning "auto" for that image. The
+last step (fusion or recomposition) is the weights' recipe unless ``--fusion/--no-fusion`` is given;
+the recipe's ratio is the one a client should send by default (shipped weights: ≤ 0, auto).
 ``illumination`` is the adjusted illumination, ``reflectance`` the restored reflectance — the two
 factors of the enhanced Retinex image before fusion. Any batch, height and width; the graph is traced
 once. It loads with plain TensorFlow: kind-tf need not be installed where it is served.
@@ -134,21 +136,28 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     kind = commands.add_parser("kind", help="the whole KinD pipeline with the 'enhance' signature")
-    kind.add_argument("--weights", required=True, help="kind-tf weights folder")
+    kind.add_argument("--weights", default=None, help="kind-tf weights folder (default: checkpoints/kind)")
     kind.add_argument("--out", required=True, help="SavedModel folder to create")
     kind.add_argument("--dtype", default="float32", choices=["float32", "uint8"])
+    kind.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                      help="the original fusion (--fusion) or R_restored × I_adjusted (--no-fusion); "
+                           "default: the weights' recipe")
     stage = commands.add_parser("stage", help="one KinD stage network with a 'serve' signature")
     stage.add_argument("--stage", required=True, choices=STAGES)
-    stage.add_argument("--weights", required=True)
+    stage.add_argument("--weights", default=None, help="kind-tf weights folder (default: checkpoints/kind)")
     stage.add_argument("--out", required=True)
     zero_dce = commands.add_parser("zerodce", help="Zero-DCE++ as a SavedModel (--out) and/or TFLite (--tflite)")
     zero_dce.add_argument("--weights", default=None, help="Zero-DCE++ weights folder (default: checkpoints/zero_dce)")
     zero_dce.add_argument("--out", default=None, help="SavedModel folder to create")
     zero_dce.add_argument("--tflite", default=None, help="TFLite file to write")
     args = parser.parse_args(argv)
+    if args.command in ("kind", "stage") and args.weights is None:
+        from kind_tf.inference import default_weights_dir
+
+        args.weights = default_weights_dir()
     try:
         if args.command == "kind":
-            out = export_kind(KinD.from_weights(args.weights), args.out, args.dtype)
+            out = export_kind(KinD.from_weights(args.weights, fusion=args.fusion), args.out, args.dtype)
         elif args.command == "zerodce":
             from kind_tf.inference import ZeroDCE, default_zero_dce_weights_dir
 

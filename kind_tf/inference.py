@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf.image_ops import gaussian_blur, minmax_normalize, rgb_to_gray, to_float_image
-from kind_tf.weights import has_stage, load_stage
+from kind_tf.weights import InferenceRecipe, has_stage, load_stage, read_recipe
 
 DEFAULT_RATIO = 5.0
 DENOISE_SIGMA = 3.0
@@ -153,9 +153,11 @@ class KinD:
 
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
                  normalize: bool = True, auto_target: float = AUTO_TARGET_BRIGHTNESS,
-                 precision: str = "float32", jit: bool = False, fusion: bool = True):
+                 precision: str = "float32", jit: bool = False, fusion: bool = True,
+                 default_ratio: RatioArg = DEFAULT_RATIO):
         from kind_tf.weights import build_model
 
+        self.default_ratio = "auto" if parse_ratio(default_ratio) == 0.0 else float(default_ratio)
         self.precision = check_precision(precision)
         self.jit = bool(jit)
         self.decom = with_precision(decom, precision, lambda m: build_model(m, "decom"))
@@ -181,10 +183,29 @@ class KinD:
         self.forward = tf.function(self._forward, input_signature=signature)
 
     @classmethod
-    def from_weights(cls, weights_dir: str | os.PathLike, **kwargs: Any) -> "KinD":
-        """Load the three stages from a kind-tf weights folder (see :mod:`kind_tf.weights`)."""
+    def from_weights(cls, weights_dir: str | os.PathLike, *, fusion: bool | None = None,
+                     ratio: RatioArg | None = None, normalize: bool | None = None, **kwargs: Any) -> "KinD":
+        """Load the three stages from a kind-tf weights folder (see :mod:`kind_tf.weights`).
+
+        ``fusion``, ``ratio`` (the default of :meth:`enhance`) and ``normalize`` default to the
+        folder's inference recipe (:func:`kind_tf.weights.read_recipe`); pass them to override it.
+        """
+        recipe = read_recipe(weights_dir)
         restore = load_stage(weights_dir, "restore") if has_stage(weights_dir, "restore") else None
-        return cls(load_stage(weights_dir, "decom"), restore, load_stage(weights_dir, "adjust"), **kwargs)
+        kind = cls(load_stage(weights_dir, "decom"), restore, load_stage(weights_dir, "adjust"),
+                   fusion=recipe.fusion if fusion is None else fusion,
+                   default_ratio=recipe.ratio if ratio is None else ratio,
+                   normalize=recipe.normalize if normalize is None else normalize,
+                   auto_target=kwargs.pop("auto_target", recipe.auto_target), **kwargs)
+        kind.recipe = recipe
+        return kind
+
+    recipe: InferenceRecipe | None = None   # the weights folder's recipe (from_weights), for reports
+
+    def describe(self) -> str:
+        """What this pipeline's default call does, in words (for CLI output and reports)."""
+        return InferenceRecipe(output="fusion" if self.fusion else "recompose", ratio=self.default_ratio,
+                               auto_target=self.auto_target, normalize=self.normalize).describe()
 
     def _forward(self, images: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
         """images [N, H, W, 3] in [0, 1]; ratios [N], a value ≤ 0 meaning "auto" for that image."""
@@ -260,14 +281,15 @@ class KinD:
             high = tf.where(too_dark, high, middle)
         return tf.exp((low + high) / 2.0)
 
-    def enhance(self, image: np.ndarray, ratio: RatioArg = DEFAULT_RATIO,
+    def enhance(self, image: np.ndarray, ratio: RatioArg | None = None,
                 return_intermediates: bool = False, tile: int | None | str = "auto",
                 tile_overlap: int = TILE_CONTEXT,
                 max_memory_mb: float = DEFAULT_MAX_MEMORY_MB) -> np.ndarray | dict[str, np.ndarray]:
         """Enhance one image [H, W, 3] or a batch [N, H, W, 3] (uint8, uint16 or float in [0, 1]).
 
         Args:
-            ratio: brightening ratio (the adjust net's constant ratio map), or ``"auto"``.
+            ratio: brightening ratio (the adjust net's constant ratio map), or ``"auto"``; None: the
+                pipeline's default (the weights' recipe with :meth:`from_weights`, else 5.0).
             return_intermediates: also return R, I, restored R, adjusted I, the denoise weight and
                 the ratio used, as a dict of numpy arrays.
             tile: core tile size in pixels (a multiple of 16), ``None`` to never tile, or ``"auto"``
@@ -283,7 +305,7 @@ class KinD:
             images = images[None]
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
-        ratios = np.full([images.shape[0]], parse_ratio(ratio), np.float32)
+        ratios = np.full([images.shape[0]], parse_ratio(self.default_ratio if ratio is None else ratio), np.float32)
         if tile == "auto":
             tile = auto_tile_size(images.shape[1], images.shape[2], tile_overlap, max_memory_mb,
                                   bytes_per_pixel=self.bytes_per_pixel, balance=True)

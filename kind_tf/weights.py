@@ -7,14 +7,24 @@
       adjust.weights.h5
 
 ``config.json`` records which network each stage uses (e.g. the restore stage's backbone and its
-config), so enhance.py, evaluate.py and export build the right network without extra flags.
+config), so enhance.py, evaluate.py and export build the right network without extra flags, and
+how the weights are meant to be used — their inference ``recipe`` (:class:`InferenceRecipe`):
+
+    "recipe": {"output": "fusion" | "recompose", "ratio": 5.0 | "auto", "auto_target": 0.49,
+               "normalize": true}
+
+enhance.py, evaluate.py, the export and ``KinD.from_weights`` follow it unless the user overrides it
+(``--fusion/--no-fusion``, ``--ratio``). A folder without a recipe (converted original weights,
+older folders) gets the original evaluate.py's: fusion with the input at ratio 5.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,64 @@ DEFAULT_CLASSES = {"decom": "DecomNet", "restore": "RestorationNet", "adjust": "
 
 class WeightsError(RuntimeError):
     """A weights folder is missing, incomplete or does not fit the network it describes."""
+
+
+OUTPUTS = ("fusion", "recompose")
+
+
+@dataclass(frozen=True)
+class InferenceRecipe:
+    """How a weights folder's networks are meant to be run (see the module docstring).
+
+    Args:
+        output: "fusion" — the original evaluate.py's ``I_low·x + (1 − I_low)·(R̂·w·L̂)``; "recompose" —
+            the paper's Retinex recomposition ``R̂·L̂``.
+        ratio: the adjust net's brightening ratio, a positive number or "auto" (per image, the ratio
+            whose output has mean brightness ``auto_target``).
+        auto_target: the mean output brightness "auto" aims for.
+        normalize: the original's per-image min-max stretch of the input.
+    """
+
+    output: str = "fusion"
+    ratio: float | str = 5.0
+    auto_target: float = 0.49
+    normalize: bool = True
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise WeightsError(f"recipe: output must be one of {OUTPUTS}, got {self.output!r}")
+        if isinstance(self.ratio, str):
+            if self.ratio != "auto":
+                raise WeightsError(f"recipe: ratio must be a positive number or 'auto', got {self.ratio!r}")
+        elif not (isinstance(self.ratio, (int, float)) and self.ratio > 0):
+            raise WeightsError(f"recipe: ratio must be a positive number or 'auto', got {self.ratio!r}")
+        if not 0 < float(self.auto_target) < 1:
+            raise WeightsError(f"recipe: auto_target must be in (0, 1), got {self.auto_target!r}")
+
+    @property
+    def fusion(self) -> bool:
+        return self.output == "fusion"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> "InferenceRecipe":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise WeightsError(f"recipe: unknown key(s) {unknown}; expected {sorted(known)}")
+        return cls(**payload)
+
+    def describe(self) -> str:
+        output = "the original fusion with the input" if self.fusion else "the recomposition R̂·L̂ (no fusion)"
+        ratio = (f"auto ratio (mean brightness {self.auto_target:g})" if self.ratio == "auto"
+                 else f"ratio {float(self.ratio):g}")
+        return f"{output}, {ratio}"
+
+
+# The original KinD evaluate.py: fusion with the input at ratio 5, min-max normalised input.
+ORIGINAL_RECIPE = InferenceRecipe()
 
 
 def build_stage(stage: str, class_name: str | None = None, config: dict[str, Any] | None = None) -> keras.Model:
@@ -106,6 +174,24 @@ def read_config(weights_dir: str | os.PathLike) -> dict[str, Any]:
     if config.get("format") != FORMAT:
         raise WeightsError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
     return config
+
+
+def read_recipe(weights_dir: str | os.PathLike) -> InferenceRecipe:
+    """The folder's inference recipe; the original evaluate.py's when the folder records none."""
+    config = read_config(weights_dir)
+    if "recipe" not in config:
+        return ORIGINAL_RECIPE
+    try:
+        return InferenceRecipe.from_json(dict(config["recipe"]))
+    except (TypeError, ValueError, WeightsError) as error:
+        raise WeightsError(f"{Path(weights_dir) / 'config.json'}: {error}") from None
+
+
+def write_recipe(weights_dir: str | os.PathLike, recipe: InferenceRecipe) -> None:
+    """Record ``recipe`` in the folder's config.json (atomically)."""
+    config = read_config(weights_dir)
+    config["recipe"] = recipe.to_json()
+    _write_json_atomic(Path(weights_dir) / "config.json", config)
 
 
 def has_stage(weights_dir: str | os.PathLike, stage: str) -> bool:

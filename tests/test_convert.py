@@ -66,6 +66,11 @@ def test_cli_converts_and_reports_errors_without_traceback(tmp_path):
                            "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert isinstance(load_stage(out, "adjust"), IlluminationAdjustNet)
+    # Converted originals run as the original evaluate.py: fusion with the input at ratio 5.
+    from kind_tf.weights import ORIGINAL_RECIPE, read_recipe
+
+    assert read_recipe(out) == ORIGINAL_RECIPE
+    assert (read_recipe(out).output, read_recipe(out).ratio) == ("fusion", 5.0)
     bad = subprocess.run([sys.executable, "-m", "kind_tf.convert", "kind-tf1", "--decom", str(tmp_path / "nothing"),
                           "--out", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2

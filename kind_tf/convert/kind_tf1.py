@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf.models.layers import ConvLReLU, UpsampleAndConcat
-from kind_tf.weights import build_stage, save_weights
+from kind_tf.weights import ORIGINAL_RECIPE, build_stage, save_weights, write_recipe
 
 # The variable scope each KinD stage was built under in the original model.py.
 TF1_SCOPES = {"decom": "DecomNet", "restore": "Restoration_net", "adjust": "Illumination_adjust_net"}
@@ -101,4 +101,6 @@ def convert_kind_tf1(out_dir: str | os.PathLike, decom: str | os.PathLike | None
         raise ValueError("give at least one of --decom, --adjust, --restore")
     provenance = {stage: f"converted from TF1 checkpoint {Path(src).resolve()}"
                   for stage, src in sources.items() if src is not None}
-    return save_weights(out_dir, models, metadata={"source": provenance})
+    out = save_weights(out_dir, models, metadata={"source": provenance})
+    write_recipe(out, ORIGINAL_RECIPE)   # converted originals run as the original evaluate.py
+    return out

@@ -29,8 +29,11 @@ CHANNELS = {"reflectance_low": slice(0, 3), "illumination_low": slice(3, 4),
             "reflectance_high": slice(4, 7), "illumination_high": slice(7, 8)}
 
 
-def cache_key(decom_weights_file: str | os.PathLike, pairs: Sequence[Pair]) -> str:
+def cache_key(decom_weights_file: str | os.PathLike, pairs: Sequence[Pair], variant: str = "") -> str:
+    """Hash of the decom weights, the data files and ``variant`` (e.g. a degradation of the low images)."""
     digest = hashlib.sha256(Path(decom_weights_file).read_bytes())
+    if variant:
+        digest.update(f"variant|{variant}\n".encode())
     for pair in pairs:
         for path in (pair.low, pair.high):
             stat = path.stat()
@@ -56,9 +59,13 @@ def decompose(decom: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 
 def cached_decompositions(decom: keras.Model, decom_weights_file: str | os.PathLike, pairs: Sequence[Pair],
                           lows: Sequence[np.ndarray], highs: Sequence[np.ndarray], cache_root: str | os.PathLike,
-                          progress: Callable[[Sequence], Sequence] = lambda items: items) -> ArraySource:
-    """The [H, W, 8] decompositions of every pair, from ``cache_root/decom-<key>/`` or computed now."""
-    folder = Path(cache_root) / f"decom-{cache_key(decom_weights_file, pairs)}"
+                          progress: Callable[[Sequence], Sequence] = lambda items: items,
+                          variant: str = "") -> ArraySource:
+    """The [H, W, 8] decompositions of every pair, from ``cache_root/decom-<key>/`` or computed now.
+
+    ``variant`` names how ``lows`` / ``highs`` differ from the files of ``pairs`` (e.g. degraded
+    copies), so that a different variant never reuses this cache."""
+    folder = Path(cache_root) / f"decom-{cache_key(decom_weights_file, pairs, variant)}"
     manifest = folder / "manifest.json"
     files = [folder / f"{i:05d}_{pair.stem}.npy" for i, pair in enumerate(pairs)]
     if not manifest.is_file():
@@ -73,5 +80,6 @@ def cached_decompositions(decom: keras.Model, decom_weights_file: str | os.PathL
             "layout": {name: [s.start, s.stop] for name, s in CHANNELS.items()},
             "decom_weights": str(Path(decom_weights_file).resolve()),
             "pairs": [pair.stem for pair in pairs],
+            "variant": variant,
         }, indent=2) + "\n")
     return ArraySource([np.load(path, mmap_mode="r") for path in files])

@@ -111,6 +111,8 @@ class TrainConfig:
     mixed_precision: bool = False
     jit: bool = False
     decom_weights: str | None = None
+    init_weights: str | None = None   # fine-tune: a weights folder whose stage weights start a fresh run
+    degrade: str | None = None        # restore: degraded copies of the low images (kind_tf.data.degrade)
     loss: str | None = None         # --loss SPEC (kind_tf.losses.parse_spec); None / "original": the recipe's
     backbone: str = "kind"          # restore stage network: "kind" (RestorationNet) or "improved_unet"
     backbone_config: dict | None = None   # constructor arguments of the backbone (e.g. {"fpn": false})

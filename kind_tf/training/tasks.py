@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf.data.decomposition import CHANNELS, cached_decompositions, decompose
+from kind_tf.data.degrade import JpegDegradation, parse_degradation
 from kind_tf.data.pairs import find_pairs, load_pairs, normalize_uint8
 from kind_tf.data.pipeline import ImagePairSource, PatchSource, Sampling, patch_dataset
 from kind_tf.data.unpaired import find_images, load_images, load_training_images, to_float, unpaired_dataset
@@ -92,6 +93,8 @@ class Task:
     # the stage's loss is not a (prediction, target) loss and --loss cannot replace it.
     loss_original: str | None = None
     loss_channels: int | None = None
+    # Whether ``--degrade`` (degraded copies of the low images) applies to this stage.
+    accepts_degradation = False
 
     def __init__(self):
         self.eval_pairs: list[tuple[np.ndarray, np.ndarray]] = []   # (low uint8, high uint8), downscaled
@@ -132,6 +135,29 @@ class Task:
     def export(self, weights_dir: Path, model: keras.Model, metadata: dict[str, Any]) -> None:
         """Write the trained network (KinD stages use kind_tf.weights; other tasks override this)."""
         raise NotImplementedError(f"task {self.name!r} does not define how to export its weights")
+
+    def initialize(self, model: keras.Model, weights_dir: Path) -> None:
+        """Fine-tuning (``--init-weights``): copy the stage's weights from a weights folder into ``model``."""
+        try:
+            source = load_stage(weights_dir, self.name)
+        except WeightsError as error:
+            raise ConfigError(f"--init-weights: {error}") from None
+        if type(source) is not type(model):
+            raise ConfigError(f"--init-weights: {weights_dir} holds a {type(source).__name__} for the {self.name} "
+                              f"stage, not the {type(model).__name__} this run trains")
+        model.set_weights(source.get_weights())
+
+    def degradation(self, context: TaskContext) -> JpegDegradation | None:
+        """The ``--degrade`` of the low images; only the restore stage learns to undo one."""
+        if context.config.degrade is None:
+            return None
+        if not self.accepts_degradation:
+            raise ConfigError(f"--degrade: the {self.name} stage does not train on degraded inputs "
+                              "(use it with --stage restore)")
+        try:
+            return parse_degradation(context.config.degrade)
+        except ValueError as error:
+            raise ConfigError(f"--degrade: {error}") from None
 
     # --- shared -----------------------------------------------------------------------------------
     def build_inputs(self, sampling: Sampling, *, start_step: int, total_steps: int, replica_batch: int,
@@ -234,9 +260,16 @@ class FrozenDecomTask(Task):
             raise ConfigError(str(error)) from None
         self.decom.trainable = False
         pairs, lows, highs = self.load_training_pairs(context)
+        variant = ""
+        degradation = self.degradation(context)
+        if degradation is not None:
+            # The clean pairs plus one degraded copy of every low image, paired with the same target.
+            pairs, lows, highs = pairs + pairs, lows + degradation.apply(lows, context.config.seed), highs + highs
+            variant = f"{degradation.key}|seed={context.config.seed}"
         self.source = cached_decompositions(
             self.decom, folder / "decom.weights.h5", pairs, lows, highs, context.run_dir / "cache",
-            progress=lambda items: context.progress(items, desc="decomposing training set (cached once)"))
+            progress=lambda items: context.progress(items, desc="decomposing training set (cached once)"),
+            variant=variant)
         self.load_eval_pairs(context)
         run = decompose(self.decom)
         self.eval_maps = [run(normalize_uint8(low), normalize_uint8(high))[None] for low, high in self.eval_pairs]
@@ -251,6 +284,7 @@ class RestoreTask(FrozenDecomTask):
     """Stage 2: RestorationNet(R_low, I_low) → R, target R_high^1.2; MSE + gradient + (1 − SSIM)."""
 
     name = "restore"
+    accepts_degradation = True
     loss_original = "kind_restore"
     loss_channels = 3
     # --backbone name → the network class registered in kind_tf.weights.STAGE_CLASSES.
@@ -455,6 +489,15 @@ class ZeroDCETask(Task):
         if rows:
             result.images = {"zerodce/input|enhanced|curve_map": _stack(rows)}
         return result
+
+    def initialize(self, model, weights_dir):
+        from kind_tf.convert.zero_dce_pth import load_zero_dce
+
+        try:
+            source = load_zero_dce(weights_dir)
+        except (WeightsError, OSError, ValueError) as error:
+            raise ConfigError(f"--init-weights: {error}") from None
+        model.set_weights(source.get_weights())
 
     def export(self, weights_dir, model, metadata):
         """``weights_dir``/model.weights.h5 + config.json for load_zero_dce (scale_factor 12)."""

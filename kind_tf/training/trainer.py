@@ -197,6 +197,7 @@ class Trainer:
             raise ConfigError(f"--batch-size {recipe.batch_size} is not divisible by the {replicas} replicas")
         context = TaskContext(config=config, recipe=recipe, run_dir=self.run_dir, weights_dir=self.weights_dir,
                               progress=self._progress)
+        task.degradation(context)   # --degrade on a stage that cannot use it fails before any work
         num_examples = task.prepare(context)   # frozen networks (cached decompositions) stay float32
         if config.mixed_precision:
             policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
@@ -228,6 +229,9 @@ class Trainer:
             checkpoint.restore(latest).assert_existing_objects_matched()
             self._check_resume_config(int(seed.numpy()))
             log.info("resumed %s from %s (step %d)", task.name, latest, int(step.numpy()))
+        elif config.init_weights:
+            task.initialize(model, Path(config.init_weights))
+            log.info("initialised %s from %s", task.name, config.init_weights)
         start_step = int(step.numpy())
         if self.chief:
             config.write(self.stage_dir / "config.json")
