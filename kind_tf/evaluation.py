@@ -63,7 +63,7 @@ SSIM_MIN_SIZE = 11  # tf.image.ssim's window
 MIN_MEAN_ILLUMINATION = 1e-4  # guards gt-mean's division
 
 FULL_REFERENCE = ("psnr", "ssim")
-NO_REFERENCE = ("loe", "niqe", "brightness", "color_cast")
+NO_REFERENCE = ("loe", "niqe", "brightness", "color_cast", "blockiness")
 METRIC_INFO = {
     "psnr": ("PSNR", "dB, higher is better; enhanced vs ground truth, RGB in [0, 1] (tf.image.psnr, max_val 1)"),
     "ssim": ("SSIM", "higher is better; enhanced vs ground truth, RGB in [0, 1] (tf.image.ssim, 11x11 Gaussian, "
@@ -73,7 +73,20 @@ METRIC_INFO = {
     "niqe": ("NIQE", "lower is better; of the enhanced image (Mittal et al. 2013, MATLAB release, 96x96 blocks)"),
     "brightness": ("brightness", "mean of RGB in [0, 1] over the enhanced image (well-exposed photos: ~0.4-0.6)"),
     "color_cast": ("colour cast", "lower is better; max - min of the enhanced image's R, G, B means (grey world)"),
+    "blockiness": ("blockiness", "lower is better (compare with the ground truth's); JPEG block-grid artefacts: excess "
+                                 "power of the 8-px harmonics of |luma differences| in units of the mean AC power "
+                                 "(Wang, Bovik & Evans, ICIP 2000, normalised; kind_tf.metrics.blocking)"),
 }
+# Input-brightness bands (mean RGB of the low-light input in [0, 1]): every metric is also reported per band,
+# since the darkest inputs are where enhancement fails first (SICE eval pairs: 6 / 20 / 33 images).
+BANDS = (("input < 0.05", 0.0, 0.05), ("input 0.05-0.1", 0.05, 0.1), ("input >= 0.1", 0.1, math.inf))
+
+
+def band_of(input_brightness: float) -> str:
+    for name, low, high in BANDS:
+        if low <= input_brightness < high:
+            return name
+    return BANDS[0][0]
 
 
 class EvaluationError(ValueError):
@@ -136,6 +149,8 @@ class Evaluation:
     runs: list[Run]
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Per ground-truth image (paired sets): its own no-reference statistics, the level an output should match.
+    references: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -353,8 +368,8 @@ def gt_mean_ratio(model, low: np.ndarray, high: np.ndarray) -> float:
 
 def image_metrics(low: np.ndarray, enhanced: np.ndarray, high: np.ndarray | None) -> dict[str, float]:
     """PSNR / SSIM vs ``high`` (when given), LOE vs ``low`` (the input), NIQE (NaN if too small),
-    brightness and colour cast of ``enhanced``."""
-    from kind_tf.metrics import brightness, color_cast, loe, psnr, ssim
+    brightness, colour cast and blockiness of ``enhanced``."""
+    from kind_tf.metrics import blockiness, brightness, color_cast, loe, psnr, ssim
 
     values: dict[str, float] = {}
     if high is not None:
@@ -364,7 +379,19 @@ def image_metrics(low: np.ndarray, enhanced: np.ndarray, high: np.ndarray | None
     values["niqe"] = niqe_or_nan(enhanced)
     values["brightness"] = float(brightness(enhanced))
     values["color_cast"] = float(color_cast(enhanced))
+    values["blockiness"] = float(blockiness(enhanced))
     return values
+
+
+REFERENCE_METRICS = ("brightness", "color_cast", "blockiness")
+
+
+def reference_metrics(high: np.ndarray) -> dict[str, float]:
+    """The ground truth's own brightness, colour cast and blockiness (what an enhanced image should match)."""
+    from kind_tf.metrics import blockiness, brightness, color_cast
+
+    return {"brightness": float(brightness(high)), "color_cast": float(color_cast(high)),
+            "blockiness": float(blockiness(high))}
 
 
 def niqe_or_nan(image: np.ndarray) -> float:
@@ -403,6 +430,10 @@ def evaluate(samples: Sequence[Sample], runs: Sequence[Run], models: dict[str, A
             if high is not None and high.shape != low.shape:
                 raise EvaluationError(f"{sample.high}: size {high.shape[1]}x{high.shape[0]} differs from "
                                       f"{sample.low} ({low.shape[1]}x{low.shape[0]})")
+            input_brightness = float(np.mean(low, dtype=np.float64))
+            if high is not None:
+                result.references.append({"name": sample.name, "band": band_of(input_brightness),
+                                          **reference_metrics(high)})
             outputs = []
             for run_index, run in enumerate(runs):
                 bar.set_postfix_str(f"{sample.name} {run.label}", refresh=False)
@@ -411,6 +442,7 @@ def evaluate(samples: Sequence[Sample], runs: Sequence[Run], models: dict[str, A
                 if math.isnan(metrics["niqe"]) and sample.name not in small_niqe:
                     small_niqe.append(sample.name)
                 result.rows.append({"run": run_index, "name": sample.name, "method": run.method,
+                                    "input_brightness": input_brightness, "band": band_of(input_brightness),
                                     "ratio_protocol": run.protocol, "ratio": ratio,
                                     "uses_ground_truth": run.uses_ground_truth, **metrics, "seconds": seconds})
                 outputs.append((run, enhanced, metrics))
@@ -527,12 +559,14 @@ def comparison_grid(sample: Sample, low: np.ndarray, high: np.ndarray | None,
 
 
 CSV_FLOAT_FORMATS = {"psnr": ".6f", "ssim": ".6f", "loe": ".6f", "niqe": ".6f", "brightness": ".6f",
-                     "color_cast": ".6f", "ratio": ".6g", "seconds": ".4f"}
+                     "color_cast": ".6f", "blockiness": ".6f", "input_brightness": ".6f", "ratio": ".6g",
+                     "seconds": ".4f"}
 
 
 def csv_columns(paired: bool) -> list[str]:
     metrics = list(FULL_REFERENCE + NO_REFERENCE) if paired else list(NO_REFERENCE)
-    return ["name", "method", "ratio_protocol", "ratio", "uses_ground_truth", *metrics, "seconds"]
+    return ["name", "input_brightness", "band", "method", "ratio_protocol", "ratio", "uses_ground_truth", *metrics,
+            "seconds"]
 
 
 def _csv_value(key: str, value: Any) -> str:
@@ -574,6 +608,10 @@ def summarize(result: Evaluation) -> list[dict[str, Any]]:
             "images": len(rows),
             "metrics": {name: _stats([row[name] for row in rows]) for name in result.metric_names},
             "seconds": _stats([row["seconds"] for row in rows]),
+            "bands": {band: {"images": len(members),
+                             "metrics": {name: _stats([row[name] for row in members]) for name in result.metric_names}}
+                      for band, _, _ in BANDS
+                      for members in [[row for row in rows if row["band"] == band]]},
         }
         if run.protocol == FIXED:
             entry["ratio"] = run.ratio
@@ -617,7 +655,17 @@ def summary_json(result: Evaluation, data: Path, command: str, weights: dict[str
         "weights": {method: str(path) for method, path in weights.items()},
         "notes": result.notes,
         "methods": summarize(result),
+        **({"ground_truth": summarize_references(result.references)} if result.references else {}),
     }
+
+
+def summarize_references(references: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ground truths' own statistics, overall and per input-brightness band."""
+    return {"images": len(references),
+            "metrics": {name: _stats([r[name] for r in references]) for name in REFERENCE_METRICS},
+            "bands": {band: {"images": len(members),
+                             "metrics": {name: _stats([r[name] for r in members]) for name in REFERENCE_METRICS}}
+                      for band, _, _ in BANDS for members in [[r for r in references if r["band"] == band]]}}
 
 
 def _mean_std(stats: dict[str, Any], digits: int) -> str:
@@ -636,7 +684,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"- date: {summary['date']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items() if k != "device"),
         f"- device: {summary['versions'].get('device', '?')}", "",
-        *markdown_table(summary),
+        *markdown_table(summary), "",
+        "Per input-brightness band (mean of the low-light input):", "",
+        *band_table(summary),
     ]
     lines += ["", "Mean ± population std over images.", ""]
     lines += [f"- {METRIC_INFO[n][0]}: {summary['metrics'][n]}" for n in names]
@@ -651,24 +701,65 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 def markdown_table(summary: dict[str, Any]) -> list[str]:
     """The results table (one row per run: mean ± std of each metric and of the seconds) as Markdown lines."""
     names = list(summary["metrics"])
-    digits = {"psnr": 2, "ssim": 3, "loe": 1, "niqe": 2, "brightness": 3, "color_cast": 3}
-    arrows = {"psnr": "↑", "ssim": "↑", "loe": "↓", "niqe": "↓", "brightness": "", "color_cast": "↓"}
-    header = ["method", "ratio protocol", "images", *[f"{METRIC_INFO[n][0]} {arrows[n]}".rstrip() for n in names], "s / image"]
+    header = ["method", "ratio protocol", "images", *_metric_headers(names), "s / image"]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|",
     ]
     for entry in summary["methods"]:
-        protocol = entry["ratio_protocol"]
-        if protocol == FIXED:
-            protocol = f"fixed {entry['ratio']:g}"
-        elif protocol == GT_MEAN:
-            protocol = "**gt-mean (uses ground truth)**"
-        cells = [entry["method"], protocol, str(entry["images"])]
-        cells += [_mean_std(entry["metrics"][n], digits[n]) for n in names]
+        cells = [_method_cell(entry), _protocol_cell(entry), str(entry["images"])]
+        cells += [_mean_std(entry["metrics"][n], TABLE_DIGITS[n]) for n in names]
         cells.append(_mean_std(entry["seconds"], 3))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+TABLE_DIGITS = {"psnr": 2, "ssim": 3, "loe": 1, "niqe": 2, "brightness": 3, "color_cast": 3, "blockiness": 2}
+TABLE_ARROWS = {"psnr": "↑", "ssim": "↑", "loe": "↓", "niqe": "↓", "brightness": "", "color_cast": "↓",
+                "blockiness": "↓"}
+
+
+def _metric_headers(names: Sequence[str]) -> list[str]:
+    return [f"{METRIC_INFO[n][0]} {TABLE_ARROWS[n]}".rstrip() for n in names]
+
+
+def _method_cell(entry: dict[str, Any]) -> str:
+    return entry["method"] + (" (no fusion)" if entry.get("output") == "recompose" else "")
+
+
+def _protocol_cell(entry: dict[str, Any]) -> str:
+    protocol = entry["ratio_protocol"]
+    if protocol == FIXED:
+        return f"fixed {entry['ratio']:g}"
+    if protocol == GT_MEAN:
+        return "**gt-mean (uses ground truth)**"
+    return protocol
+
+
+def band_table(summary: dict[str, Any]) -> list[str]:
+    """Per run and input-brightness band: the mean of each metric (Markdown lines)."""
+    names = list(summary["metrics"])
+    header = ["method", "ratio protocol", "band", "images", *_metric_headers(names)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|"]
+    for entry in summary["methods"]:
+        for band, values in entry["bands"].items():
+            if not values["images"]:
+                continue
+            cells = [_method_cell(entry), _protocol_cell(entry), band, str(values["images"])]
+            cells += [_mean_cell(values["metrics"].get(n), n) for n in names]
+            lines.append("| " + " | ".join(cells) + " |")
+    reference = summary.get("ground_truth")
+    if reference:
+        for band, values in [("all", reference), *reference["bands"].items()]:
+            if values["images"]:
+                cells = ["ground truth", "", band, str(values["images"])]
+                cells += [_mean_cell(values["metrics"].get(n), n) for n in names]
+                lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _mean_cell(stats: dict[str, Any] | None, name: str) -> str:
+    return "" if stats is None else "n/a" if stats["mean"] is None else f"{stats['mean']:.{TABLE_DIGITS[name]}f}"
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

@@ -73,8 +73,9 @@ def test_psnr_matches_a_direct_computation(paired, evaluated):
 def test_csv_json_markdown_and_grids(paired, evaluated):
     out, summary = evaluated
     rows = read_csv(out / "per_image.csv")
-    assert list(rows[0]) == ["name", "method", "ratio_protocol", "ratio", "uses_ground_truth",
-                             "psnr", "ssim", "loe", "niqe", "brightness", "color_cast", "seconds"]
+    assert list(rows[0]) == ["name", "input_brightness", "band", "method", "ratio_protocol", "ratio",
+                             "uses_ground_truth", "psnr", "ssim", "loe", "niqe", "brightness", "color_cast",
+                             "blockiness", "seconds"]
     assert [(r["name"], r["method"]) for r in rows] == [(f"{s}.png", m) for s in STEMS for m in ("identity", "gamma")]
     assert {r["ratio_protocol"] for r in rows} == {"n/a"} and {r["ratio"] for r in rows} == {""}
     assert all(0 < float(r["ssim"]) <= 1 and float(r["niqe"]) > 0 for r in rows)
@@ -118,8 +119,8 @@ def test_plain_folder_gets_no_reference_metrics(paired, tmp_path):
     Image.fromarray(paired[1]["a"][0][:, :90]).save(folder / "small.png")  # too small for NIQE
     summary = run_evaluation(["gamma"], folder, out=tmp_path / "out", grid=1, progress=False, log=lambda _: None)
     rows = read_csv(tmp_path / "out" / "per_image.csv")
-    assert list(rows[0]) == ["name", "method", "ratio_protocol", "ratio", "uses_ground_truth", "loe", "niqe",
-                             "brightness", "color_cast", "seconds"]
+    assert list(rows[0]) == ["name", "input_brightness", "band", "method", "ratio_protocol", "ratio",
+                             "uses_ground_truth", "loe", "niqe", "brightness", "color_cast", "blockiness", "seconds"]
     assert len(rows) == 4 and summary["data"]["mode"] == "no-reference"
     assert {r["name"]: r["niqe"] for r in rows}["small.png"] == "nan"
     assert summary["methods"][0]["metrics"]["niqe"]["n"] == 3
@@ -196,3 +197,35 @@ def test_unpaired_files_are_listed_without_traceback(paired, tmp_path, repo_root
     error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "low/y.png" in error[0] and "high/z.jpg" in error[0] and "unpaired" in error[0]
     assert not (tmp_path / "out" / "per_image.csv").exists()
+
+
+def test_every_metric_is_reported_per_input_brightness_band(tmp_path):
+    """Inputs of mean 0.03, 0.07, 0.07 and 0.3 fall in the bands < 0.05, 0.05-0.1 (two) and >= 0.1; each band's
+    mean is the mean of its rows, and the ground truth's own blockiness is reported beside them."""
+    from kind_tf.evaluation import BANDS
+    from kind_tf.metrics import blockiness
+
+    root = tmp_path / "bands"
+    (root / "low").mkdir(parents=True)
+    (root / "high").mkdir()
+    rng = np.random.default_rng(7)
+    for stem, level in (("a", 0.03), ("b", 0.07), ("c", 0.07), ("d", 0.3)):
+        low = np.clip(np.round(level * 255 + rng.integers(-3, 4, (*SIZE, 3))), 0, 255).astype(np.uint8)
+        high = rng.integers(60, 250, (*SIZE, 3), dtype=np.uint8)
+        Image.fromarray(low).save(root / "low" / f"{stem}.png")
+        Image.fromarray(high).save(root / "high" / f"{stem}.png")
+    summary = run_evaluation(["gamma"], root, out=tmp_path / "out", grid=0, progress=False, log=lambda _: None)
+    rows = read_csv(tmp_path / "out" / "per_image.csv")
+    assert [r["band"] for r in rows] == ["input < 0.05", "input 0.05-0.1", "input 0.05-0.1", "input >= 0.1"]
+    assert [name for name, _, _ in BANDS] == ["input < 0.05", "input 0.05-0.1", "input >= 0.1"]
+    bands = summary["methods"][0]["bands"]
+    assert [bands[name]["images"] for name, _, _ in BANDS] == [1, 2, 1]
+    middle = [float(r["psnr"]) for r in rows if r["band"] == "input 0.05-0.1"]
+    assert bands["input 0.05-0.1"]["metrics"]["psnr"]["mean"] == pytest.approx(np.mean(middle), abs=1e-5)
+    high_d = np.asarray(Image.open(root / "high" / "d.png")).astype(np.float64) / 255
+    reference = summary["ground_truth"]
+    assert reference["images"] == 4
+    assert reference["bands"]["input >= 0.1"]["metrics"]["blockiness"]["mean"] == pytest.approx(blockiness(high_d))
+    markdown = (tmp_path / "out" / "summary.md").read_text()
+    assert "| gamma | n/a | input 0.05-0.1 | 2 |" in markdown
+    assert "| ground truth |  | input < 0.05 | 1 |" in markdown

@@ -33,13 +33,8 @@ def float_image_tensor(images: tf.Tensor | np.ndarray, name: str) -> tf.Tensor:
     return images
 
 
-def uint8_levels(images: tf.Tensor | np.ndarray, name: str) -> tuple[np.ndarray, bool]:
-    """[0, 1] float RGB images as float64 8-bit levels, shape (N, H, W, 3), and whether one was given.
-
-    The MATLAB references read 8-bit image files, so the images are quantised exactly as writing
-    them to an 8-bit file would: ``round(255 * x)``, half away from zero like MATLAB's im2uint8.
-    Values outside [0, 1] are refused because quantising them would need a silent clip.
-    """
+def float_image_array(images: tf.Tensor | np.ndarray, name: str) -> tuple[np.ndarray, bool]:
+    """[0, 1] float RGB images as float64, shape (N, H, W, 3), and whether one HWC image was given."""
     array = np.asarray(images)
     if array.dtype.kind != "f":
         raise _dtype_error(name, array.dtype.name)
@@ -49,5 +44,16 @@ def uint8_levels(images: tf.Tensor | np.ndarray, name: str) -> tuple[np.ndarray,
     if not np.all((array >= 0.0) & (array <= 1.0)):  # also catches NaN
         raise ValueError(f"{name} must hold values in [0, 1] (no NaN); clip model outputs first")
     single = array.ndim == 3
-    levels = np.floor(array.astype(np.float64) * 255.0 + 0.5)
-    return (levels[None] if single else levels), single
+    array = array.astype(np.float64)
+    return (array[None] if single else array), single
+
+
+def uint8_levels(images: tf.Tensor | np.ndarray, name: str) -> tuple[np.ndarray, bool]:
+    """[0, 1] float RGB images as float64 8-bit levels, shape (N, H, W, 3), and whether one was given.
+
+    The MATLAB references read 8-bit image files, so the images are quantised exactly as writing
+    them to an 8-bit file would: ``round(255 * x)``, half away from zero like MATLAB's im2uint8.
+    Values outside [0, 1] are refused because quantising them would need a silent clip.
+    """
+    array, single = float_image_array(images, name)
+    return np.floor(array * 255.0 + 0.5), single
