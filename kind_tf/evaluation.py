@@ -36,7 +36,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -50,7 +49,7 @@ from kind_tf.baselines import BASELINES, get_baseline
 from kind_tf.data.pairs import DataError, find_pairs
 from kind_tf.enhance_job import check_output_dir
 from kind_tf.image_ops import to_uint8
-from kind_tf.io import ImageReadError, expand_inputs, load_image, save_png
+from kind_tf.io import ImageReadError, atomic_write, expand_inputs, load_image, save_png
 
 LEARNED_METHODS = ("kind", "zerodce")
 METHODS = (*LEARNED_METHODS, *BASELINES)
@@ -763,15 +762,8 @@ def _mean_cell(stats: dict[str, Any] | None, name: str) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
 
 
 def write_reports(result: Evaluation, out: Path, data: Path, command: str, weights: dict[str, Path]) -> dict:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import IO, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -14,6 +16,32 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from kind_tf.image_ops import to_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+
+
+# The process umask, read once at import (os.umask can only be read by setting it, which is not thread-safe).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> Iterator[IO]:
+    """Write ``path`` atomically: a temporary file in the same folder, renamed over ``path`` once complete.
+
+    A crash, a full disk or an exception never leaves a half-written file under the final name (the
+    temporary file is removed). The file gets the usual permissions of a new file (0666 minus the
+    umask), not mkstemp's private 0600, so outputs are as readable as any other tool's.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class ImageReadError(ValueError):
@@ -81,15 +109,8 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     array = image if image.dtype == np.uint8 else to_uint8(image)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            Image.fromarray(array).save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        Image.fromarray(array).save(handle, format="PNG")
     return path
 
 

@@ -76,3 +76,32 @@ def test_expand_inputs_handles_files_folders_and_globs(tmp_path):
                                    str(tmp_path / "empty_dir"), str(tmp_path / "nope.png")])
     assert [p.name for p in paths] == ["a.png", "b.jpg", "c.png"]
     assert len(errors) == 2 and "no images" in errors[0] and "nope.png" in errors[1]
+
+
+def test_outputs_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    """save_png / atomic_write: 0666 minus the umask (e.g. 0644 with umask 022), as any other tool's files."""
+    import os
+    import stat
+
+    from kind_tf.io import atomic_write
+
+    umask = os.umask(0o027)
+    os.umask(umask)
+    expected = 0o666 & ~umask
+    path = save_png(tmp_path / "out.png", np.zeros((4, 4, 3), np.float32))
+    assert stat.S_IMODE(path.stat().st_mode) == expected
+    with atomic_write(tmp_path / "notes.txt", "w") as handle:
+        handle.write("x")
+    assert stat.S_IMODE((tmp_path / "notes.txt").stat().st_mode) == expected
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
+    from kind_tf.io import atomic_write
+
+    (tmp_path / "keep.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(tmp_path / "keep.txt", "w") as handle:
+            handle.write("new, half")
+            raise RuntimeError("disk full")
+    assert (tmp_path / "keep.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
