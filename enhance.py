@@ -78,11 +78,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-pixels", type=int, default=None,
                         help="enhance consecutive same-size images together while the batch has at most this "
                              "many pixels (default 524288, i.e. only small images; 0: one image per call)")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from kind_tf._quiet import start_tensorflow
+
+    start_tensorflow(args.verbose)
     from kind_tf.enhance_job import DEFAULT_BATCH_PIXELS, SAMPLE_IMAGE, enhance_files
     from kind_tf.inference import (KinD, ZeroDCE, configure_threads, default_weights_dir,
                                    default_zero_dce_weights_dir, parse_ratio)

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                         help="compute precision of the learned networks (default float32; bfloat16 is several "
                              "times faster on CPUs with AMX/AVX512-BF16, PSNR change < 0.01 dB)")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
     parser.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
                         help="KinD: --fusion ends with the original's fusion with the input, --no-fusion returns "
                              "R_restored × I_adjusted; default: the weights' recipe")
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    from kind_tf._quiet import start_tensorflow
+
+    start_tensorflow(args.verbose)
     from kind_tf.evaluation import main as run
 
     return run(args.method, args.data, command=shlex.join(["python", "evaluate.py", *argv]),

@@ -85,11 +85,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--eval-size", type=int, default=256,
                         help="downscale eval images to this longest side (default 256)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from kind_tf._quiet import start_tensorflow
+
+    start_tensorflow(args.verbose)
     from kind_tf.training import USER_ERRORS, TrainConfig, TrainingDiverged, train
 
     try:

@@ -87,3 +87,15 @@ def test_no_fusion_flag_writes_the_recomposition(repo_root, random_weights, tmp_
     fused = np.round(KinD.from_weights(random_weights).enhance(pixels) * 255).astype(int)
     assert np.abs(written - plain).max() <= 1
     assert np.abs(written - fused).max() > 1
+
+
+def test_only_kind_tfs_own_lines_reach_the_terminal(repo_root, random_weights, tmp_path):
+    """No TensorFlow C++ start-up lines (cudart_stub, absl::InitializeLog, cuInit) unless --verbose."""
+    dark_image(tmp_path / "photo.png")
+    done = run_enhance(repo_root, tmp_path / "photo.png", "-o", tmp_path / "out", "--weights", random_weights)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("KinD (") and lines[-1].startswith("wrote 1 file(s)"), lines
+    assert len(lines) == 2, lines
+    for noise in ("cudart_stub", "absl::InitializeLog", "cuInit", "cpu_feature_guard"):
+        assert noise not in done.stderr

@@ -97,3 +97,24 @@ def test_auto_ratio_reaches_the_target_brightness(fusion):
     assert np.mean(model.enhance(image, ratio * 1.1, tile=None)) > AUTO_TARGET_BRIGHTNESS + 0.005
     tiled = model.enhance(image, "auto", return_intermediates=True, tile=128)   # same preview, same ratio
     assert float(tiled["ratio"]) == pytest.approx(ratio, rel=1e-4)
+
+
+def test_auto_ratio_searched_on_a_small_preview_matches_the_full_size_search(shared_dir, monkeypatch):
+    """The bisection runs on the decomposition downscaled to ≤ AUTO_SEARCH_SIDE (128) px; on SICE eval pairs
+    (the 3 darkest and 3 others) its ratio is within 2 % of the same search at full size (the former
+    behaviour, AUTO_SEARCH_SIDE unbounded), and the output's brightness within 0.005."""
+    import kind_tf.inference as inference
+    from kind_tf.io import load_image
+
+    eval_dir = shared_dir / "data" / "sice_pairs" / "eval" / "low"
+    images = [load_image(eval_dir / f"{stem}.jpg") for stem in ("27", "1445", "1446", "2", "207", "1341")
+              if (eval_dir / f"{stem}.jpg").exists()]
+    assert len(images) >= 4
+    preview = KinD.from_weights(inference.default_weights_dir(), fusion=False, ratio="auto")
+    fast = [preview.enhance(image, return_intermediates=True, tile=None) for image in images]
+    monkeypatch.setattr(inference, "AUTO_SEARCH_SIDE", 10**6)   # read when the new pipeline traces
+    full_size = KinD.from_weights(inference.default_weights_dir(), fusion=False, ratio="auto")
+    slow = [full_size.enhance(image, return_intermediates=True, tile=None) for image in images]
+    for a, b in zip(fast, slow):
+        assert float(a["ratio"]) == pytest.approx(float(b["ratio"]), rel=0.02)
+        assert float(np.mean(a["enhanced"])) == pytest.approx(float(np.mean(b["enhanced"])), abs=0.005)
