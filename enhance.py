@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--save-intermediates", action="store_true",
                         help="also save R, I, restored R, adjusted I and a side-by-side grid")
     parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="skip inputs whose output PNG already exists (resume an interrupted folder run)")
     parser.add_argument("--tile", type=int, default=None,
                         help="process in tiles of this many pixels (multiple of 16); default: automatic "
                              "when the image would exceed --max-memory")
@@ -135,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     if not zero_dce:
         print(f"KinD ({weights}): {model.describe()}", file=sys.stderr)
     report = enhance_files(model, inputs, Path(args.out_dir), None, overwrite=args.overwrite,
+                           skip_existing=args.skip_existing,
                            save_intermediates=args.save_intermediates, options=tiling,
                            io_workers=args.io_workers,
                            batch_pixels=DEFAULT_BATCH_PIXELS if args.batch_pixels is None else args.batch_pixels)
     print(f"wrote {len(report.written)} file(s) to {args.out_dir}"
+          + (f"; skipped {len(report.skipped)} already enhanced" if report.skipped else "")
           + (f"; {len(report.errors)} problem(s), see above" if report.errors else ""), file=sys.stderr)
     return report.exit_code
 

@@ -31,14 +31,32 @@ class Enhancer(Protocol):
 class JobReport:
     written: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)     # --skip-existing: outputs already there
 
     @property
     def exit_code(self) -> int:
         return 1 if self.errors else 0
 
 
-def output_path_for(source: Path, out_dir: Path, suffix: str = "") -> Path:
-    return out_dir / f"{source.stem}{suffix}.png"
+def output_names(paths: list[Path], out_dir: Path) -> list[Path]:
+    """The output PNG of each input. The naming rule: ``<stem>.png``; when several inputs of one run
+    share a stem (a.png and a.jpg, or photos/a.jpg and more/a.jpg), each of them is written as
+    ``<stem>_<extension>.png`` (a_png.png, a_jpg.png), numbered ``_2``, ``_3`` … in input order
+    where even that repeats. Intermediates take the output's name plus ``_<what>``."""
+    stems: dict[str, int] = {}
+    for path in paths:
+        stems[path.stem] = stems.get(path.stem, 0) + 1
+    names: list[Path] = []
+    taken: set[str] = set()
+    for path in paths:
+        base = path.stem if stems[path.stem] == 1 else f"{path.stem}_{path.suffix.lstrip('.').lower()}"
+        name, count = base, 1
+        while name in taken:
+            count += 1
+            name = f"{base}_{count}"
+        taken.add(name)
+        names.append(out_dir / f"{name}.png")
+    return names
 
 
 def check_output_dir(out_dir: Path) -> str | None:
@@ -75,9 +93,10 @@ def _write_outputs(written: list[Path], source: Path, destination: Path, out_dir
     if save_intermediates:
         for name in INTERMEDIATES:
             if name in outputs:
-                written.append(save_png(output_path_for(source, out_dir, f"_{name}"), outputs[name]))
+                written.append(save_png(destination.with_name(f"{destination.stem}_{name}.png"), outputs[name]))
         if len(outputs) > 2:  # more than the enhanced image and its input: worth a grid
-            written.append(save_png(output_path_for(source, out_dir, "_grid"), decomposition_grid(image, outputs)))
+            written.append(save_png(destination.with_name(f"{destination.stem}_grid.png"),
+                                    decomposition_grid(image, outputs)))
     return written
 
 
@@ -190,12 +209,15 @@ class _Writer:
 
 
 def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: float | str | None = None,
-                  overwrite: bool = False, save_intermediates: bool = False,
+                  overwrite: bool = False, save_intermediates: bool = False, skip_existing: bool = False,
                   log: Callable[[str], None] | None = None, options: dict | None = None,
                   io_workers: int = 2, prefetch: int = 2, batch_pixels: int = 0) -> JobReport:
     """Enhance every image named by ``inputs`` (files, folders, globs) into ``out_dir`` as PNG.
 
     Bad inputs are reported (one line each, via ``log``) and skipped; the rest are still processed.
+    Output names follow :func:`output_names`. ``skip_existing``: inputs whose output PNG already
+    exists are skipped (not errors), so an interrupted folder run resumes where it stopped — every
+    output is written atomically, so an existing one is complete.
     Outputs are written atomically and never over an input file unless ``overwrite``. ``options``
     are passed on to ``model.enhance`` (e.g. tiling settings); ``ratio`` None is the model's default
     (for KinD, its weights' recipe).
@@ -224,6 +246,7 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
         log(f"error: {problem}")
         return report
     input_set = {p.resolve() for p in paths}
+    destinations = output_names(paths, out_dir)
     io_workers = max(int(io_workers), 0)
     reader = _Reader(paths, io_workers, prefetch)
     writer = _Writer(report, log, out_dir, save_intermediates, io_workers)
@@ -243,7 +266,9 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
         while 1 + len(group) < limit and index + 1 + len(group) < len(paths):
             following = index + 1 + len(group)
             source = paths[following]
-            target = output_path_for(source, out_dir)
+            target = destinations[following]
+            if skip_existing and target.exists():
+                break
             if target in names or problem_with(source, target) or writer.is_pending(target):
                 break   # reported (or decided) when the loop gets there
             future = reader.decode(following)
@@ -266,7 +291,13 @@ def enhance_files(model: Enhancer, inputs: list[str], out_dir: Path, ratio: floa
         while index < len(paths):
             source = paths[index]
             reader.read_ahead(index)
-            destination = output_path_for(source, out_dir)
+            destination = destinations[index]
+            if skip_existing and destination.exists():
+                reader.release(index)
+                bar.update(1)
+                report.skipped.append(source)
+                index += 1
+                continue
             writer.settle(destination)
             message = problem_with(source, destination)
             if message:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,10 +208,21 @@ def load_stage(weights_dir: str | os.PathLike, stage: str) -> keras.Model:
         raise WeightsError(f"{weights_dir}: no weights for the {stage!r} stage")
     model = build_stage(stage, entry.get("class"), _strip_base_config(entry.get("config", {})))
     try:
-        model.load_weights(path)
+        with warnings.catch_warnings():   # Keras warns once per layer before it raises; the error says it all
+            warnings.simplefilter("ignore")
+            model.load_weights(path)
     except Exception as error:  # h5py / keras raise many types for corrupt or mismatched files
-        raise WeightsError(f"{path}: cannot load {stage} weights ({type(error).__name__}: {error})") from None
+        raise WeightsError(f"{path}: cannot load {stage} weights: {one_line(error)} — is it a corrupt file, or "
+                           f"not a {type(model).__name__} of the {stage} stage?") from None
     return model
+
+
+def one_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (Keras' load errors run to dozens of lines), shortened."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0].strip()
+    if first.endswith(":"):
+        first = first[:-1]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _strip_base_config(config: dict[str, Any]) -> dict[str, Any]:

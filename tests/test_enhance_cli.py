@@ -99,3 +99,60 @@ def test_only_kind_tfs_own_lines_reach_the_terminal(repo_root, random_weights, t
     assert len(lines) == 2, lines
     for noise in ("cudart_stub", "absl::InitializeLog", "cuInit", "cpu_feature_guard"):
         assert noise not in done.stderr
+
+
+@pytest.mark.parametrize("defect", ["wrong_stage", "truncated"])
+def test_a_bad_weights_file_is_one_line_naming_it(repo_root, random_weights, tmp_path, defect):
+    """A weights file of another stage, or a truncated one: one 'error:' line naming the file, no warnings."""
+    import shutil
+
+    folder = tmp_path / "weights"
+    shutil.copytree(random_weights, folder)
+    if defect == "wrong_stage":
+        shutil.copy(folder / "decom.weights.h5", folder / "adjust.weights.h5")
+        bad = folder / "adjust.weights.h5"
+    else:
+        bad = folder / "restore.weights.h5"
+        bad.write_bytes(bad.read_bytes()[:4000])
+    dark_image(tmp_path / "photo.png")
+    done = run_enhance(repo_root, tmp_path / "photo.png", "-o", tmp_path / "out", "--weights", folder)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and str(bad) in lines[0]
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_inputs_sharing_a_stem_are_all_written_by_the_naming_rule(repo_root, random_weights, tmp_path):
+    """a.png and a.jpg (and another folder's a.jpg) in one run: a_png.png, a_jpg.png, a_jpg_2.png; b alone: b.png."""
+    from kind_tf.enhance_job import output_names
+    from pathlib import Path
+
+    (tmp_path / "more").mkdir()
+    dark_image(tmp_path / "a.png", seed=1)
+    dark_image(tmp_path / "a.jpg", seed=2)
+    dark_image(tmp_path / "more" / "a.jpg", seed=3)
+    dark_image(tmp_path / "b.png", seed=4)
+    inputs = [tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "more" / "a.jpg", tmp_path / "b.png"]
+    assert [p.name for p in output_names(inputs, Path("out"))] == ["a_png.png", "a_jpg.png", "a_jpg_2.png", "b.png"]
+    done = run_enhance(repo_root, *inputs, "-o", tmp_path / "out", "--weights", random_weights, "--save-intermediates")
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert {"a_png.png", "a_jpg.png", "a_jpg_2.png", "b.png", "a_jpg_grid.png", "b_grid.png"} <= set(names)
+    first, second = (np.asarray(Image.open(tmp_path / "out" / n)) for n in ("a_png.png", "a_jpg.png"))
+    assert not np.array_equal(first, second)   # two different inputs, two different outputs
+
+
+def test_skip_existing_resumes_a_folder_run(repo_root, random_weights, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        dark_image(inputs / f"p{i}.png", seed=i)
+    out = tmp_path / "out"
+    out.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(out / "p1.png")   # "finished before the interruption"
+    done = run_enhance(repo_root, inputs, "-o", out, "--weights", random_weights, "--skip-existing")
+    assert done.returncode == 0, done.stderr
+    assert "skipped 1 already enhanced" in done.stderr and "wrote 2 file(s)" in done.stderr
+    assert Image.open(out / "p1.png").size == (4, 4)          # left alone
+    assert Image.open(out / "p0.png").size == (40, 24) and Image.open(out / "p2.png").size == (40, 24)
