@@ -198,14 +198,18 @@ QUICKSTART = Notebook("01_quickstart.ipynb", "Quick start", [
 
         `enhance(image, ratio, return_intermediates=True)` returns every intermediate of the pipeline as numpy
         arrays. The input is any RGB image (uint8 or float in [0, 1]); `load_image` reads files robustly
-        (EXIF orientation, grayscale, 16-bit, ...). We use the original evaluate.py's ratio, 5.
+        (EXIF orientation, grayscale, 16-bit, ...). Without a `ratio` (or `fusion`) argument it runs the weights'
+        own recipe, recorded in their `config.json`: for the shipped weights the paper's recomposition R̂·L̂ at
+        the auto ratio (their best measured recipe); converted original weights keep the original evaluate.py's
+        fusion at ratio 5.
     '''),
     code('''
         from kind_tf.enhance_job import SAMPLE_IMAGE
         from kind_tf.io import load_image
 
         image = load_image(SAMPLE_IMAGE)                  # float32 RGB [H, W, 3] in [0, 1]
-        parts = kind.enhance(image, ratio=5.0, return_intermediates=True)
+        parts = kind.enhance(image, return_intermediates=True)   # the weights' recipe
+        print("recipe:", kind.describe())
         print(f"{SAMPLE_IMAGE.name}: {image.shape[1]}x{image.shape[0]}, mean brightness {image.mean():.3f} "
               f"(after the min-max stretch, the network input x: {parts['input'].mean():.3f})")
         for name, value in parts.items():
@@ -224,8 +228,9 @@ QUICKSTART = Notebook("01_quickstart.ipynb", "Quick start", [
         Reading the panels: **R** looks like a flat, evenly lit (and noisy) version of the scene — the lighting
         has been divided out; **I** is a smooth gray map, dark where the scene is dark. The adjust net maps I to
         the **adjusted I**, brighter for a ratio above 1 (at high ratios it saturates towards uniform full
-        light). The fusion multiplies restored R by it — colours come from R, brightness from the adjusted
-        illumination — and blends that with the input x wherever I says the input was already well lit.
+        light). The output multiplies restored R by it — colours come from R, brightness from the adjusted
+        illumination (the recomposition R̂·L̂, the shipped recipe); the original evaluate.py's fusion
+        (`fusion=True`) also blends that with the input x wherever I says the input was already well lit.
         Part of the brightening is the min-max stretch of the input itself (printed above), as in the original.
 
         ## The ratio: how bright?
@@ -491,12 +496,15 @@ EVALUATION = Notebook("03_evaluation.ipynb", "Evaluation", [
         - **NIQE**, a no-reference naturalness score of the enhanced image (lower is better).
 
         Methods here: `identity` (the dark input itself: the floor), `gamma` (x^(1/2.2)), `he` (histogram
-        equalisation of V in HSV) and `kind` with two **ratio** protocols: `fixed` 5 (the original
-        evaluate.py) and `auto` (per image, the ratio reaching a fixed output brightness, from the input alone). A third protocol, `gt-mean`, takes the ratio
+        equalisation of V in HSV) and `kind` at its weights' own recipe (for the shipped weights: the recomposition
+        R̂·L̂ with the **auto** ratio protocol — per image, the ratio reaching a fixed output brightness, from the
+        input alone; `--fusion --ratio 5` gives the original evaluate.py's fusion at the **fixed** ratio 5, the
+        former default, see docs/results.md). A third protocol, `gt-mean`, takes the ratio
         from the ground truth's illumination; it is a diagnostic that uses the answer, and is flagged wherever
         it is reported. We evaluate the first 4 pairs of the SICE evaluation split (512×512, scenes never seen
-        in training); a full run is `python evaluate.py --method identity,gamma,he,kind --ratio 5.0,auto
-        --data ../shared/data/sice_pairs/eval --out evaluation/`.
+        in training); a full run is `python evaluate.py --method identity,gamma,he,kind
+        --data ../shared/data/sice_pairs/eval --out evaluation/`. Every metric is also reported per
+        input-brightness band, beside the ground truth's own brightness, colour cast and blockiness.
     '''),
     setup(prefix="kind_tf_03_evaluation_", show=False),
     require_shared("data/sice_pairs/eval", why="the SICE evaluation pairs"),
@@ -506,9 +514,9 @@ EVALUATION = Notebook("03_evaluation.ipynb", "Evaluation", [
         EVAL = SHARED / "data" / "sice_pairs" / "eval"
         OUT = WORK / "evaluation"
         start = time.perf_counter()
-        summary = run_evaluation(["identity", "gamma", "he", "kind"], EVAL, ratio=["5.0", "auto"], out=OUT,
+        summary = run_evaluation(["identity", "gamma", "he", "kind"], EVAL, out=OUT,
                                  limit=4, grid=2, progress=False, log=print,
-                                 command="python evaluate.py --method identity,gamma,he,kind --ratio 5.0,auto "
+                                 command="python evaluate.py --method identity,gamma,he,kind "
                                          "--data ../shared/data/sice_pairs/eval --limit 4 --grid 2")
         print(f"{time.perf_counter() - start:.1f} s; files: {sorted(p.name for p in OUT.iterdir())}")
     '''),
@@ -556,10 +564,11 @@ EVALUATION = Notebook("03_evaluation.ipynb", "Evaluation", [
             rows = list(csv.DictReader(handle))
         labels = [m["label"] for m in summary["methods"]]
         names = list(dict.fromkeys(row["name"] for row in rows))
+        outputs = {m["method"]: m.get("output") for m in summary["methods"]}   # kind: fusion or recompose
         by_key = {}
         for row in rows:
             fixed = float(row["ratio"]) if row["ratio_protocol"] == "fixed" else None
-            label = Run(row["method"], row["ratio_protocol"], fixed).label     # as in the summary
+            label = Run(row["method"], row["ratio_protocol"], fixed, outputs[row["method"]]).label  # as in the summary
             by_key[row["name"], label] = f"{float(row['psnr']):.2f} / {float(row['ssim']):.3f}"
         table([[name] + [by_key.get((name, label), "") for label in labels] for name in names],
               ["image (PSNR / SSIM)"] + labels)
@@ -720,7 +729,8 @@ ZERO_DCE = Notebook("04_zero_dce.ipynb", "Zero-DCE++", [
     md('''
         ## Zero-DCE++ vs KinD on the same image
 
-        KinD needs a ratio (here `auto` and the original's 5); Zero-DCE++ decides its brightness itself. The
+        KinD needs a ratio (its weights' recipe: `auto` with the recomposition R̂·L̂; and, for comparison, the
+        original evaluate.py's fusion at ratio 5); Zero-DCE++ decides its brightness itself. The
         no-reference numbers come from the evaluation library: LOE (lightness order error w.r.t. the input,
         lower is better) and NIQE (naturalness, lower is better).
     '''),
@@ -732,7 +742,7 @@ ZERO_DCE = Notebook("04_zero_dce.ipynb", "Zero-DCE++", [
         auto = kind.enhance(image, ratio="auto", return_intermediates=True)
         candidates = {"Zero-DCE++": result["enhanced"],
                       f"KinD, ratio auto (= {float(auto['ratio']):.2f})": auto["enhanced"],
-                      "KinD, ratio 5": kind.enhance(image, ratio=5.0)}
+                      "KinD, fusion, ratio 5": KinD.from_weights(default_weights_dir(), fusion=True).enhance(image, 5.0)}
         for label, output in candidates.items():
             metrics = image_metrics(image, np.clip(output, 0, 1), None)
             print(f"{label:28s} mean {output.mean():.3f}  LOE {metrics['loe']:6.1f}  NIQE {metrics['niqe']:.2f}")

@@ -22,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     zero_dce = commands.add_parser("zero-dce-pth", help="official Zero-DCE++ .pth → kind-tf weights folder")
     zero_dce.add_argument("pth", help="path of the .pth file (read without torch)")
     zero_dce.add_argument("--out", required=True, help="output weights folder")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
     args = parser.parse_args(argv)
+    from kind_tf._quiet import start_tensorflow
+
+    start_tensorflow(args.verbose)
     try:
         if args.command == "kind-tf1":
             from kind_tf.convert.kind_tf1 import convert_kind_tf1
