@@ -117,3 +117,19 @@ def test_evaluate_without_ratio_runs_the_weights_recipe(recompose_weights, tmp_p
                              progress=False, log=lambda _: None, ratio=["auto"], fusion=True)
     (entry,) = summary["methods"]
     assert (entry["label"], entry["output"]) == ("kind (ratio auto)", "fusion")
+
+
+def test_the_export_follows_the_recipe_unless_told_otherwise(recompose_weights, tmp_path):
+    """python -m kind_tf.export kind: the SavedModel's last step is the weights' (here R̂·L̂); --fusion overrides."""
+    import tensorflow as tf
+
+    pixels = image(4).astype(np.float32) / 255.0
+    for flags, fusion in (([], False), (["--fusion"], True)):
+        out = tmp_path / f"export_{fusion}"
+        done = subprocess.run([sys.executable, "-m", "kind_tf.export", "kind", "--weights", str(recompose_weights),
+                               "--out", str(out), *flags], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        served = tf.saved_model.load(str(out)).signatures["enhance"](image=tf.constant(pixels[None]),
+                                                                      ratio=tf.constant([2.0]))
+        expected = KinD.from_weights(recompose_weights, fusion=fusion).enhance(pixels, ratio=2.0)
+        np.testing.assert_allclose(served["enhanced"].numpy()[0], expected, atol=1e-5)
