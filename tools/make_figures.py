@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-TILE = 256
+TILE = 224
 LABEL_HEIGHT = 30
 
 
