@@ -39,8 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("inputs", nargs="*", help="image files, folders or glob patterns (default: bundled sample)")
     parser.add_argument("-o", "--out-dir", default="enhanced", help="output folder (default: enhanced/)")
     parser.add_argument("--ratio", default=None,
-                        help="brightening ratio for KinD's adjust net, or 'auto' (per image, the ratio giving the output "
-                             "mean brightness 0.49, found on the image alone); default: the weights' recipe "
+                        help="brightening ratio for KinD's adjust net, or 'auto' (per image, the ratio giving the "
+                             "output mean brightness 0.49, found on the image alone); default: the weights' recipe "
                              "(the shipped weights: auto; converted original weights: 5.0)")
     parser.add_argument("--weights", default=None,
                         help="weights folder (default: checkpoints/kind, or checkpoints/zero_dce for --model zerodce)")
@@ -90,8 +90,14 @@ def main(argv: list[str] | None = None) -> int:
 
     start_tensorflow(args.verbose)
     from kind_tf.enhance_job import DEFAULT_BATCH_PIXELS, SAMPLE_IMAGE, enhance_files
-    from kind_tf.inference import (KinD, ZeroDCE, configure_threads, default_weights_dir,
-                                   default_zero_dce_weights_dir, parse_ratio)
+    from kind_tf.inference import (
+        KinD,
+        ZeroDCE,
+        configure_threads,
+        default_weights_dir,
+        default_zero_dce_weights_dir,
+        parse_ratio,
+    )
     from kind_tf.weights import WeightsError
 
     for flag, value, least in (("--threads", args.threads, 1), ("--inter-op-threads", args.inter_op_threads, 1),

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="weights folder of the learned method (default: checkpoints/kind, checkpoints/zero_dce); "
                              "with both kind and zerodce use kind=DIR and zerodce=DIR")
     parser.add_argument("--ratio", action="append", metavar="R",
-                        help="KinD ratio protocol(s), repeatable or comma-separated: a fixed number (default: the weights' recipe), "
+                        help="KinD ratio protocol(s), repeatable or comma-separated: a fixed number "
+                             "(default: the weights' recipe), "
                              "'auto' (from the input) or 'gt-mean' (from the ground truth: a diagnostic)")
     parser.add_argument("--out", default="evaluation", metavar="DIR", help="output folder (default: evaluation/)")
     parser.add_argument("--grid", type=int, default=4, metavar="N",

@@ -32,8 +32,8 @@ stage's recipe, the default); see kind_tf.losses.describe() and docs/ablation_lo
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -107,8 +107,9 @@ def main(argv=None) -> int:
     config = TrainConfig(
         stage=args.stage, data=args.data, eval_data=args.eval_data, run_dir=args.run_dir, preset=args.preset,
         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size, patch_size=args.patch_size,
-        lr=args.lr, scale_factor=args.scale_factor, seed=args.seed, strategy=args.strategy, mixed_precision=args.mixed_precision, jit=args.jit,
-        decom_weights=args.decom_weights, init_weights=args.init_weights, degrade=args.degrade, loss=args.loss, backbone=args.backbone,
+        lr=args.lr, scale_factor=args.scale_factor, seed=args.seed, strategy=args.strategy,
+        mixed_precision=args.mixed_precision, jit=args.jit, decom_weights=args.decom_weights,
+        init_weights=args.init_weights, degrade=args.degrade, loss=args.loss, backbone=args.backbone,
         backbone_config=backbone_config, save_every=args.save_every, log_every=args.log_every,
         eval_every=args.eval_every, image_every=args.image_every, eval_images=args.eval_images,
         eval_size=args.eval_size, progress=not args.no_progress)

@@ -119,12 +119,11 @@ def _build_kind(precision: str, jit: bool):
 
 
 def _build_zero_dce(precision: str, jit: bool):
+    import keras
     import numpy as np
 
     from kind_tf.inference import ZeroDCE
     from kind_tf.models.zero_dce import INFERENCE_SCALE_FACTOR, ZeroDCEPlusPlus
-
-    import keras
 
     keras.utils.set_random_seed(0)
     model = ZeroDCEPlusPlus(scale_factor=INFERENCE_SCALE_FACTOR)

@@ -24,7 +24,8 @@ Every baseline ignores ``ratio`` (its ratio protocol is "n/a").
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

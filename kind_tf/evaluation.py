@@ -18,9 +18,9 @@ Metrics (``kind_tf.metrics``), all on RGB floats in [0, 1]:
 
 Ratio protocols (KinD only; every other method's protocol is ``"n/a"``): ``fixed`` (one ratio for
 every image, e.g. 5), ``auto`` (per image, the ratio whose output has a fixed mean brightness, found
-on the input alone, never the ground truth: see :class:`kind_tf.inference.KinD`) and ``gt-mean``: mean illumination of the ground truth over
-that of the input, both from the same DecomNet on min-max normalised images (as KinD's training
-decomposes pairs) — a DIAGNOSTIC that uses the ground truth, flagged as such in every output.
+on the input alone, never the ground truth: see :class:`kind_tf.inference.KinD`) and ``gt-mean``: mean
+illumination of the ground truth over that of the input, both from the same DecomNet on min-max normalised
+images (as KinD's training decomposes pairs) — a DIAGNOSTIC that uses the ground truth, flagged as such in every output.
 
 Timing (``seconds``): wall time of the method's ``enhance`` call on one image, after one untimed
 warm-up call per learned method (tracing); metrics, file reading and the gt-mean decomposition are
@@ -37,10 +37,11 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -768,7 +769,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def write_reports(result: Evaluation, out: Path, data: Path, command: str, weights: dict[str, Path]) -> dict:
     """per_image.csv, summary.json and summary.md in ``out``; returns the summary."""
-    date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    date = datetime.now(UTC).isoformat(timespec="seconds")
     summary = summary_json(result, data, command, weights, date, environment())
     _write_text_atomic(out / "per_image.csv", per_image_csv(result))
     _write_text_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

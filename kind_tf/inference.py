@@ -15,8 +15,9 @@ reflectance in very dark (noisy) regions.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import keras
 import numpy as np
@@ -190,7 +191,7 @@ class KinD:
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, *, fusion: bool | None = None,
-                     ratio: RatioArg | None = None, normalize: bool | None = None, **kwargs: Any) -> "KinD":
+                     ratio: RatioArg | None = None, normalize: bool | None = None, **kwargs: Any) -> KinD:
         """Load the three stages from a kind-tf weights folder (see :mod:`kind_tf.weights`).
 
         ``fusion``, ``ratio`` (the default of :meth:`enhance`) and ``normalize`` default to the
@@ -449,7 +450,7 @@ class ZeroDCE:
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, scale_factor: int | None = None,
-                     **kwargs: Any) -> "ZeroDCE":
+                     **kwargs: Any) -> ZeroDCE:
         from kind_tf.convert.zero_dce_pth import load_zero_dce
 
         return cls(load_zero_dce(weights_dir, scale_factor), **kwargs)

@@ -90,7 +90,7 @@ class InferenceRecipe:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> "InferenceRecipe":
+    def from_json(cls, payload: dict[str, Any]) -> InferenceRecipe:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(payload) - known)
         if unknown:

@@ -7,8 +7,17 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from kind_tf.data import (ArraySource, DataError, ImagePairSource, Sampling, augment, find_pairs, load_pairs,
-                          normalize_uint8, patch_dataset)
+from kind_tf.data import (
+    ArraySource,
+    DataError,
+    ImagePairSource,
+    Sampling,
+    augment,
+    find_pairs,
+    load_pairs,
+    normalize_uint8,
+    patch_dataset,
+)
 from kind_tf.data.pipeline import numpy_augment
 
 

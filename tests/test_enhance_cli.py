@@ -125,8 +125,9 @@ def test_a_bad_weights_file_is_one_line_naming_it(repo_root, random_weights, tmp
 
 def test_inputs_sharing_a_stem_are_all_written_by_the_naming_rule(repo_root, random_weights, tmp_path):
     """a.png and a.jpg (and another folder's a.jpg) in one run: a_png.png, a_jpg.png, a_jpg_2.png; b alone: b.png."""
-    from kind_tf.enhance_job import output_names
     from pathlib import Path
+
+    from kind_tf.enhance_job import output_names
 
     (tmp_path / "more").mkdir()
     dark_image(tmp_path / "a.png", seed=1)

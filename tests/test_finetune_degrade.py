@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from test_training import TINY, write_pairs
 
 from kind_tf.data.degrade import JpegDegradation, jpeg_reencode, parse_degradation
 from kind_tf.training import ConfigError, TrainConfig, Trainer
 from kind_tf.weights import load_stage, save_weights
-from test_training import TINY, write_pairs
 
 
 @pytest.fixture(scope="module")

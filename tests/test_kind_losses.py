@@ -108,7 +108,8 @@ def test_restore_loss_matches_numpy(rng):
     target = r_high.astype(np.float64) ** 1.2
     mse = ((restored - target) ** 2).mean()
     go, gt = np_gray(restored), np_gray(target)
-    grad = ((np_gradient(go, "x") - np_gradient(gt, "x")) ** 2 + (np_gradient(go, "y") - np_gradient(gt, "y")) ** 2).mean()
+    grad = ((np_gradient(go, "x") - np_gradient(gt, "x")) ** 2
+            + (np_gradient(go, "y") - np_gradient(gt, "y")) ** 2).mean()
     ssim = np_ssim_original(restored, target).mean()
     expected = mse + grad + (1 - ssim)
     tf_target = kind.restore_target(tf.constant(r_high))

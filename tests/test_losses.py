@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from scipy import ndimage
+from test_kind_losses import np_gradient, np_gray
+from test_training import TINY, write_pairs
 
 from kind_tf import losses
 from kind_tf.losses import kind
 from kind_tf.losses.pixel import CROSSENTROPY_EPSILON
 from kind_tf.weights import WeightsError
-from test_kind_losses import np_gradient, np_gray
-from test_training import TINY, write_pairs
 
 TOL = 1e-5
 REPO = Path(__file__).resolve().parents[1]

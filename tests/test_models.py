@@ -1,9 +1,8 @@
 """KinD's three networks: parameter counts, any-size behaviour, config and .keras round trips."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kind_tf.models import DecomNet, IlluminationAdjustNet, RestorationNet
 from kind_tf.weights import build_model

@@ -1,7 +1,6 @@
 """Numerical parity with the original TF1 KinD, on the inference path users run (KinD.enhance)."""
 
 import numpy as np
-import pytest
 
 from kind_tf.inference import KinD
 

@@ -9,8 +9,17 @@ import pytest
 from PIL import Image
 
 from kind_tf.inference import KinD, default_weights_dir
-from kind_tf.weights import (ORIGINAL_RECIPE, STAGES, InferenceRecipe, WeightsError, build_stage, read_config,
-                             read_recipe, save_weights, write_recipe)
+from kind_tf.weights import (
+    ORIGINAL_RECIPE,
+    STAGES,
+    InferenceRecipe,
+    WeightsError,
+    build_stage,
+    read_config,
+    read_recipe,
+    save_weights,
+    write_recipe,
+)
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,8 @@ def test_three_stages_end_to_end(tiny, tmp_path):
     out = KinD.from_weights(run / "weights").enhance(np.full((20, 24, 3), 30, np.uint8))
     assert out.shape == (20, 24, 3)
     # Re-running a finished stage is a no-op; resuming with another seed is refused.
-    assert Trainer(TrainConfig(stage="adjust", data=str(train), run_dir=str(run), steps=3, **TINY)).run().final_step == 3
+    result = Trainer(TrainConfig(stage="adjust", data=str(train), run_dir=str(run), steps=3, **TINY)).run()
+    assert result.final_step == 3
     with pytest.raises(ConfigError, match="seed 0"):
         Trainer(TrainConfig(stage="adjust", data=str(train), run_dir=str(run), steps=4, seed=1, **TINY)).run()
 

@@ -253,7 +253,8 @@ def test_convert_and_golden_parity(shared_dir: Path, tmp_path: Path) -> None:
 def test_state_dict_names_shapes_and_layout(shared_dir: Path) -> None:
     state_dict = load_pth_state_dict(shared_dir / "reference/zero_dce_official/Epoch99.pth")
     lines = (shared_dir / "reference/zero_dce_official/statedict.txt").read_text().splitlines()
-    expected = {n: json.loads(s) for n, s, _ in (l.split("\t") for l in lines if l and not l.startswith("#"))}
+    rows = (line.split("\t") for line in lines if line and not line.startswith("#"))
+    expected = {n: json.loads(s) for n, s, _ in rows}
     assert {k: list(v.shape) for k, v in state_dict.items()} == expected
     assert all(v.dtype == np.float32 for v in state_dict.values())
     model = ZeroDCEPlusPlus()

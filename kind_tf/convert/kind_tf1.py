@@ -48,7 +48,8 @@ def load_tf1_checkpoint(model: keras.Model, checkpoint: str | os.PathLike, scope
     try:
         reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointMismatchError(f"{checkpoint}: not a readable TF1 checkpoint ({error.__class__.__name__})") from None
+        raise CheckpointMismatchError(
+            f"{checkpoint}: not a readable TF1 checkpoint ({error.__class__.__name__})") from None
     stored = {name: shape for name, shape in reader.get_variable_to_shape_map().items()
               if name.startswith(scope + "/")}
     expected = expected_tf1_variables(model, scope)

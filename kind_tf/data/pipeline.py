@@ -19,8 +19,9 @@ decompositions (float32 ``.npy``, memory-mapped) live in host memory; patches ar
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -165,8 +166,8 @@ def make_sample_fn(source: PatchSource, sampling: Sampling,
         shape = tf.gather(shapes, index)
         top = tf.math.floormod(draws[0], shape[0] - size + 1)
         left = tf.math.floormod(draws[1], shape[1] - size + 1)
-        patch = tf.numpy_function(lambda i, t, l: source.crop(i, t, l, size), [index, top, left], tf.float32,
-                                  stateful=False)
+        patch = tf.numpy_function(lambda i, top_, left_: source.crop(i, top_, left_, size), [index, top, left],
+                                  tf.float32, stateful=False)
         patch.set_shape([size, size, source.channels])
         patch = augment(patch, tf.math.floormod(draws[2], AUGMENT_MODES))
         return transform(patch, draws)

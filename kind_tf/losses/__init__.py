@@ -32,7 +32,7 @@ from kind_tf.losses.adversarial import GAN_MODES, PatchGANDiscriminator, discrim
 from kind_tf.losses.base import REDUCTIONS
 from kind_tf.losses.color import color_angle, color_blur, color_cosine
 from kind_tf.losses.perceptual import PerceptualLoss
-from kind_tf.losses.perceptual import perceptual as perceptual_loss   # (the name `perceptual` is the module)
+from kind_tf.losses.perceptual import perceptual as perceptual_loss  # (the name `perceptual` is the module)
 from kind_tf.losses.pixel import (
     binary_crossentropy,
     categorical_crossentropy,

@@ -16,7 +16,7 @@ downloads**: when it is missing a :class:`kind_tf.weights.WeightsError` says whe
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import keras
@@ -67,7 +67,7 @@ def resolve_weights(network: str, weights: str | os.PathLike | None) -> str | No
     return str(path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def feature_extractor(network: str = "vgg19", layers: tuple[str, ...] | None = None,
                       weights: str | None = "imagenet") -> keras.Model:
     """A frozen float32 keras.Model: preprocessed [N, H, W, 3] → the listed layers' activations.

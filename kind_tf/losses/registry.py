@@ -15,9 +15,9 @@ Unknown names and malformed specs raise ValueError listing the valid names.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import tensorflow as tf
 

@@ -15,7 +15,7 @@ dropped (floor), i.e. "VALID" average pooling.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import tensorflow as tf
 

@@ -314,5 +314,5 @@ class ZeroDCEPlusPlus(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "ZeroDCEPlusPlus":
+    def from_config(cls, config: dict[str, Any]) -> ZeroDCEPlusPlus:
         return cls(**config)

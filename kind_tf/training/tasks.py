@@ -23,27 +23,28 @@ original's torch-style optimiser (recipe ``optimizer="torch_adam"``), weights ex
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from kind_tf.convert.zero_dce_pth import CONFIG_FILE as ZERO_DCE_CONFIG_FILE
+from kind_tf.convert.zero_dce_pth import MODEL_NAME as ZERO_DCE_MODEL_NAME
+from kind_tf.convert.zero_dce_pth import WEIGHTS_FILE as ZERO_DCE_WEIGHTS_FILE
 from kind_tf.data.decomposition import CHANNELS, cached_decompositions, decompose
 from kind_tf.data.degrade import JpegDegradation, parse_degradation
 from kind_tf.data.pairs import find_pairs, load_pairs, normalize_uint8
 from kind_tf.data.pipeline import ImagePairSource, PatchSource, Sampling, patch_dataset
 from kind_tf.data.unpaired import find_images, load_images, load_training_images, to_float, unpaired_dataset
-from kind_tf.convert.zero_dce_pth import CONFIG_FILE as ZERO_DCE_CONFIG_FILE
-from kind_tf.convert.zero_dce_pth import MODEL_NAME as ZERO_DCE_MODEL_NAME
-from kind_tf.convert.zero_dce_pth import WEIGHTS_FILE as ZERO_DCE_WEIGHTS_FILE
 from kind_tf.losses import kind as kind_losses
-from kind_tf.losses.zero_reference import EXPOSURE_PATCH_SIZE, zero_dce_loss_terms
 from kind_tf.losses.registry import ORIGINAL, CombinedLoss, parse_spec
-from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
+from kind_tf.losses.zero_reference import EXPOSURE_PATCH_SIZE, zero_dce_loss_terms
 from kind_tf.models.zero_dce import INFERENCE_SCALE_FACTOR, ZeroDCEPlusPlus, apply_curve
+from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
 from kind_tf.weights import WeightsError, _write_json_atomic, build_stage, has_stage, load_stage
 
 
@@ -293,7 +294,8 @@ class RestoreTask(FrozenDecomTask):
     def prepare(self, context):
         config = context.config
         if config.backbone not in self.BACKBONES:
-            raise ConfigError(f"--backbone: unknown backbone {config.backbone!r}; expected one of {sorted(self.BACKBONES)}")
+            raise ConfigError(f"--backbone: unknown backbone {config.backbone!r}; "
+                              f"expected one of {sorted(self.BACKBONES)}")
         self.backbone = (self.BACKBONES[config.backbone], dict(config.backbone_config or {}))
         return super().prepare(context)
 
