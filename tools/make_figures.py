@@ -2,7 +2,7 @@
 """Before / after / ground-truth strips of SICE eval pairs for the README (docs/figures/).
 
     python tools/make_figures.py [--data ../shared/data/sice_pairs/eval] [--weights checkpoints/kind] \
-        [--extra "LABEL=DIR" ...] [--out docs/figures]
+        [--label TEXT] [--extra "LABEL=DIR" ...] [--out docs/figures]
 
 Rows: the six darkest eval inputs (mean < 0.05) in one figure, three ordinary ones (the 25th, 50th
 and 75th percentile of the inputs with mean ≥ 0.1) in another. Columns: the input, the previous
@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "sice_pairs" / "eval"))
     parser.add_argument("--weights", default=str(REPO / "checkpoints" / "kind"))
+    parser.add_argument("--label", default="default", help="caption of the --weights folder's default column")
     parser.add_argument("--extra", action="append", default=[], metavar="LABEL=DIR")
     parser.add_argument("--out", default=str(REPO / "docs" / "figures"))
     args = parser.parse_args(argv)
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     dark, ordinary = pick(files, [float(lows[f].mean()) for f in files])
     shipped = KinD.from_weights(args.weights)
     columns = [("previous default: fusion, ratio 5", KinD.from_weights(args.weights, fusion=True, ratio=5.0)),
-               (f"default: {'fusion' if shipped.fusion else 'R·L'}, ratio {shipped.default_ratio}", shipped)]
+               (f"{args.label}: {'fusion' if shipped.fusion else 'R·L'}, ratio {shipped.default_ratio}", shipped)]
     for extra in args.extra:
         label, _, folder = extra.partition("=")
         columns.append((label, KinD.from_weights(folder)))

@@ -155,7 +155,9 @@ class Trainer:
         metadata = {f"{self.task.name}_training": {
             "step": step, "seed": self.config.seed, "preset": self.config.preset,
             "data": str(Path(self.config.data).resolve()), "batch_size": self.recipe.batch_size,
-            "patch_size": self.recipe.patch_size}}
+            "patch_size": self.recipe.patch_size,
+            **{key: value for key, value in (("init_weights", self.config.init_weights),
+                                             ("degrade", self.config.degrade), ("lr", self.recipe.lr)) if value}}}
         if self.task.name in STAGES:
             save_weights(self.weights_dir, {self.task.name: model}, metadata)
         else:
