@@ -278,8 +278,9 @@ class KinD:
     def _search_ratios(self, inputs, illumination, restored, weight) -> tf.Tensor:
         """Bisection of log(ratio) on one decomposition, downscaled to ≤ AUTO_SEARCH_SIDE px: one adjust
         pass per step, no other network."""
-        inputs, illumination, restored, weight = (shrink_to(t, AUTO_SEARCH_SIDE)
-                                                  for t in (inputs, illumination, restored, weight))
+        if not self.jit:   # XLA has no ResizeArea kernel: with jit=True the search stays at full size
+            inputs, illumination, restored, weight = (shrink_to(t, AUTO_SEARCH_SIDE)
+                                                      for t in (inputs, illumination, restored, weight))
         rows = tf.shape(inputs)[:1]
         low = tf.fill(rows, float(np.log(AUTO_RATIO_MIN)))
         high = tf.fill(rows, float(np.log(AUTO_RATIO_MAX)))
