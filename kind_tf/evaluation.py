@@ -608,10 +608,7 @@ def summarize(result: Evaluation) -> list[dict[str, Any]]:
             "images": len(rows),
             "metrics": {name: _stats([row[name] for row in rows]) for name in result.metric_names},
             "seconds": _stats([row["seconds"] for row in rows]),
-            "bands": {band: {"images": len(members),
-                             "metrics": {name: _stats([row[name] for row in members]) for name in result.metric_names}}
-                      for band, _, _ in BANDS
-                      for members in [[row for row in rows if row["band"] == band]]},
+            "bands": band_stats(rows, result.metric_names),
         }
         if run.protocol == FIXED:
             entry["ratio"] = run.ratio
@@ -663,9 +660,14 @@ def summarize_references(references: list[dict[str, Any]]) -> dict[str, Any]:
     """The ground truths' own statistics, overall and per input-brightness band."""
     return {"images": len(references),
             "metrics": {name: _stats([r[name] for r in references]) for name in REFERENCE_METRICS},
-            "bands": {band: {"images": len(members),
-                             "metrics": {name: _stats([r[name] for r in members]) for name in REFERENCE_METRICS}}
-                      for band, _, _ in BANDS for members in [[r for r in references if r["band"] == band]]}}
+            "bands": band_stats(references, REFERENCE_METRICS)}
+
+
+def band_stats(rows: list[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """Per input-brightness band: how many rows fall in it and the statistics of each metric."""
+    grouped = {band: [row for row in rows if row["band"] == band] for band, _, _ in BANDS}
+    return {band: {"images": len(members), "metrics": {name: _stats([row[name] for row in members]) for name in names}}
+            for band, members in grouped.items()}
 
 
 def _mean_std(stats: dict[str, Any], digits: int) -> str:
