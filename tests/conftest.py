@@ -1,4 +1,19 @@
-"""Shared pytest fixtures: the location of ../shared reference material."""
+"""Shared pytest fixtures: the location of ../shared reference material.
+
+Markers (registered in setup.cfg's [tool:pytest], the one place pytest is configured):
+
+- ``slow``: tests that take more than about 10 s on a 2-core CPU — the notebook executions
+  (test_notebooks.py), the parity runs over the full-size golden images (test_parity.py, test_tiling.py),
+  tests that start enhance.py / train.py / ``python -m kind_tf.export`` / a SavedModel reload in a fresh
+  process (test_enhance_cli.py, test_recipe.py, test_export.py, test_training.py), multi-strategy training
+  and the XLA-compiled pipeline (test_performance.py). CI runs everything (``python -m pytest tests``);
+  ``python -m pytest tests -m "not slow"`` is the fast inner loop.
+
+A test that gets slower than that belongs under the marker; ``--durations=20`` shows the slowest ones.
+Opt-in extras CI does not run stay behind their own environment variables (``KIND_TF_SLOW_TESTS=1`` for
+the two-process MultiWorkerMirroredStrategy run), and ``KIND_TF_SKIP_NOTEBOOKS=1`` skips the notebook
+executions only.
+"""
 
 from __future__ import annotations
 

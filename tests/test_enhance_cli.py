@@ -9,6 +9,10 @@ from PIL import Image
 
 from kind_tf.weights import STAGES, build_stage, save_weights
 
+# Every test here starts enhance.py in a fresh process (TensorFlow import, networks built and traced: 10-30 s
+# each on 2 CPU cores), so the whole file is left out of the fast loop (pytest -m "not slow"); CI runs it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):

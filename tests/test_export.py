@@ -39,6 +39,7 @@ def kind(tmp_path_factory):
     return KinD.from_weights(weights)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "uint8"])
 def test_kind_savedmodel_matches_keras_in_a_fresh_process(kind, tmp_path, dtype):
     export = export_kind(kind, tmp_path / "saved_model", dtype=dtype)
@@ -71,6 +72,7 @@ def test_kind_savedmodel_matches_keras_in_a_fresh_process(kind, tmp_path, dtype)
     assert not np.allclose(served["small_illumination"][0], served["small_illumination"][1])
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(kind, tmp_path):
     cli = shutil.which("saved_model_cli")
     if cli is None:

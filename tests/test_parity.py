@@ -1,6 +1,7 @@
 """Numerical parity with the original TF1 KinD, on the inference path users run (KinD.enhance)."""
 
 import numpy as np
+import pytest
 
 from kind_tf.inference import KinD
 
@@ -17,6 +18,7 @@ def golden_files(shared_dir, folder):
     return files
 
 
+@pytest.mark.slow
 def test_decom_adjust_and_denoise_weight_match_the_original(shared_dir, original_weights):
     kind = KinD.from_weights(original_weights)
     for path in golden_files(shared_dir, "kind_official/golden"):
@@ -31,6 +33,7 @@ def test_decom_adjust_and_denoise_weight_match_the_original(shared_dir, original
             assert max_abs_diff(out["denoise_weight"][..., 0], golden["denoise_weight"]) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_whole_pipeline_matches_the_original_including_odd_sizes(shared_dir, original_weights):
     kind = KinD.from_weights(original_weights)
     names = []

@@ -71,6 +71,7 @@ def test_kind_bfloat16_one_trace_for_many_sizes(kind_networks):
     assert kind.forward.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow
 def test_kind_jit_matches_the_graph_pipeline(kind_networks):
     """--jit: XLA compiles the pipeline (not the data-dependent auto-ratio preview, resolved before it)
     and gives the graph pipeline's output for fixed and auto ratios."""

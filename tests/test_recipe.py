@@ -93,6 +93,7 @@ def run_cli(repo_root, script, *args):
                           text=True, cwd=repo_root, timeout=300)
 
 
+@pytest.mark.slow
 def test_enhance_py_follows_the_recipe_unless_told_otherwise(repo_root, recompose_weights, tmp_path):
     pixels = image(3)
     Image.fromarray(pixels).save(tmp_path / "photo.png")
@@ -128,6 +129,7 @@ def test_evaluate_without_ratio_runs_the_weights_recipe(recompose_weights, tmp_p
     assert (entry["label"], entry["output"]) == ("kind (ratio auto)", "fusion")
 
 
+@pytest.mark.slow
 def test_the_export_follows_the_recipe_unless_told_otherwise(recompose_weights, tmp_path):
     """python -m kind_tf.export kind: the SavedModel's last step is the weights' (here R̂·L̂); --fusion overrides."""
     import tensorflow as tf

@@ -16,6 +16,7 @@ def golden_input(shared_dir):
     return np.load(shared_dir / "reference" / "kind_pipeline_golden" / "4.npz")["input_uint8"]  # 400×370
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ratio", [5.0, "auto"])
 def test_tiled_equals_untiled(kind, golden_input, ratio):
     whole = kind.enhance(golden_input, ratio, return_intermediates=True, tile=None)
@@ -27,6 +28,7 @@ def test_tiled_equals_untiled(kind, golden_input, ratio):
     assert whole["ratio"] == pytest.approx(tiled["ratio"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_too_little_overlap_shows_seams(kind, golden_input):
     """The check above can fail: with context below the receptive field the tiles disagree."""
     whole = kind.enhance(golden_input, 5.0, return_intermediates=True, tile=None)
@@ -58,6 +60,7 @@ def test_one_trace_for_many_sizes(kind):
     assert kind.forward.experimental_get_tracing_count() == 1
 
 
+@pytest.mark.slow
 def test_no_fusion_returns_the_retinex_recomposition(original_weights, kind, golden_input):
     """fusion=False: enhanced = clip(R_restored · I_adjusted); the default fuses with the input instead."""
     plain = KinD.from_weights(original_weights, fusion=False)
@@ -73,6 +76,7 @@ def test_no_fusion_returns_the_retinex_recomposition(original_weights, kind, gol
     assert np.abs(fused - out["enhanced"]).max() > 0.05      # the two really differ
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fusion", [False, True])
 def test_auto_ratio_reaches_the_target_brightness(fusion):
     """ratio="auto" picks, from the input alone, the ratio whose output has mean brightness 0.49 (or the
@@ -99,6 +103,7 @@ def test_auto_ratio_reaches_the_target_brightness(fusion):
     assert float(tiled["ratio"]) == pytest.approx(ratio, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_auto_ratio_searched_on_a_small_preview_matches_the_full_size_search(shared_dir, monkeypatch):
     """The bisection runs on the decomposition downscaled to ≤ AUTO_SEARCH_SIDE (128) px; on SICE eval pairs
     (the 3 darkest and 3 others) its ratio is within 2 % of the same search at full size (the former

@@ -137,6 +137,7 @@ def test_restore_without_decom_weights_is_a_user_error(tiny, tmp_path):
         Trainer(config).run()
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tiny, tmp_path):
     train = tiny[0]
     killed = tmp_path / "killed"
@@ -223,6 +224,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_default(tiny, tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
@@ -278,6 +280,7 @@ def _free_ports(count):
     return ports
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("KIND_TF_SLOW_TESTS"),
                     reason="two-worker MultiWorkerMirroredStrategy run (~40 s); set KIND_TF_SLOW_TESTS=1")
 def test_multiworker_two_processes_match_default(tiny, tmp_path):
