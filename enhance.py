@@ -86,9 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from kind_tf._quiet import start_tensorflow
+    from kind_tf._quiet import start_backend
 
-    start_tensorflow(args.verbose)
+    start_backend(args.verbose)
     from kind_tf.enhance_job import DEFAULT_BATCH_PIXELS, SAMPLE_IMAGE, enhance_files
     from kind_tf.inference import (
         KinD,
@@ -105,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < least:
             print(f"error: {flag} must be ≥ {least}, got {value}", file=sys.stderr)
             return 2
-    configure_threads(args.threads, args.inter_op_threads)   # before TensorFlow runs any op
+    try:
+        configure_threads(args.threads, args.inter_op_threads)   # before TensorFlow runs any op
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     try:
         if args.ratio is not None:

@@ -54,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    from kind_tf._quiet import start_tensorflow
+    from kind_tf._quiet import start_backend
 
-    start_tensorflow(args.verbose)
+    start_backend(args.verbose)
     from kind_tf.evaluation import main as run
 
     return run(args.method, args.data, command=shlex.join(["python", "evaluate.py", *argv]),

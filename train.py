@@ -91,9 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from kind_tf._quiet import start_tensorflow
+    from kind_tf._quiet import start_backend
 
-    start_tensorflow(args.verbose)
+    start_backend(args.verbose)
     from kind_tf.training import USER_ERRORS, TrainConfig, TrainingDiverged, train
 
     try:

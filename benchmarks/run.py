@@ -328,7 +328,7 @@ def work_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
-    from kind_tf.models.improved_unet import count_flops
+    from kind_tf.flops import count_flops
     from kind_tf.weights import build_model, build_stage
 
     n, (height, width), repeats = spec["gemm_size"], spec["size"], spec["repeats"]
@@ -780,7 +780,7 @@ def ceiling_table(report) -> list[str]:
     lines = ["", f"## Float32 arithmetic ceiling ({label})", "",
              f"GEMM {ceiling['gemm_size']}³ (`tf.linalg.matmul`, median of N): float32 **{peak:.0f} GFLOP/s**, "
              f"bfloat16 {ceiling['gemm']['bfloat16']['gflops_per_s']:.0f} GFLOP/s. FLOPs counted by "
-             "`kind_tf.models.improved_unet.count_flops` (a multiply-add = 2); each network timed alone in a "
+             "`kind_tf.flops.count_flops` (a multiply-add = 2); each network timed alone in a "
              "`tf.function`, float32.", "",
              "| network | GFLOP | float32 time | GFLOP/s | of the float32 GEMM rate |", "|---|---:|---:|---:|---:|"]
     total_flop = total_s = 0.0

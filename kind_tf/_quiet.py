@@ -1,4 +1,4 @@
-"""Keep TensorFlow's C++ start-up lines off a user's terminal (what kind-tf's command lines print is their own).
+"""Keep the backend's C++ start-up lines off a user's terminal (what kind-tf's command lines print is their own).
 
 TensorFlow's native libraries log through absl before any Python setting applies (``cudart_stub.cc …
 Could not find cuda drivers``, ``All log messages before absl::InitializeLog()``, ``failed call to
@@ -28,8 +28,9 @@ def _stderr_silenced():
         os.close(saved)
 
 
-def start_tensorflow(verbose: bool = False) -> None:
-    """Import TensorFlow and initialise its devices, quietly unless ``verbose``.
+def start_backend(verbose: bool = False) -> None:
+    """Import Keras' backend (TensorFlow by default, or KERAS_BACKEND's) and initialise its devices,
+    quietly unless ``verbose``. On JAX, TensorFlow is not imported at all.
 
     A Python exception raised meanwhile still reaches the caller (only fd 2 is redirected, and its
     traceback is printed later, after the restore)."""
@@ -38,6 +39,14 @@ def start_tensorflow(verbose: bool = False) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     context = contextlib.nullcontext() if verbose else _stderr_silenced()
     with context:
-        import tensorflow as tf
+        import keras
 
-        tf.config.list_physical_devices("GPU")   # cuInit happens here on machines with CUDA libraries
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")   # cuInit happens here on machines with CUDA libraries
+        elif backend == "jax":
+            import jax
+
+            jax.devices()   # the platform (and its "no GPU found" lines) is chosen here

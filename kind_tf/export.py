@@ -26,7 +26,11 @@ import tempfile
 from pathlib import Path
 
 import keras
-import tensorflow as tf
+
+# A TensorFlow-only module: on another Keras backend (where TensorFlow may not even be installed, as on a
+# JAX-only accelerator) it is not imported, and main() says so in one line.
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
 
 from kind_tf.inference import KinD
 from kind_tf.weights import STAGES, WeightsError, load_stage
@@ -151,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     zero_dce.add_argument("--out", default=None, help="SavedModel folder to create")
     zero_dce.add_argument("--tflite", default=None, help="TFLite file to write")
     args = parser.parse_args(argv)
+    from kind_tf.backend import BackendError, require_tensorflow
+
+    try:
+        require_tensorflow("SavedModel / TFLite export")
+    except BackendError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.command in ("kind", "stage") and args.weights is None:
         from kind_tf.inference import default_weights_dir
 

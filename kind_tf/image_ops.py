@@ -1,9 +1,20 @@
-"""Small image operations in TensorFlow shared by inference, training and evaluation."""
+"""Small image operations shared by inference, training and evaluation, in ``keras.ops``.
+
+Everything here runs on every Keras backend (TensorFlow, JAX, PyTorch) and on tensors whose height and
+width are only known at run time (TensorFlow's ``tf.function`` with ``[None, None, None, 3]``
+signatures): sizes are read with ``ops.shape`` and resampling is written as gathers or small weight
+matrices rather than ``ops.image.resize``, which needs a static target size and has no "area" mode on
+JAX.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+Tensor = Any   # a backend tensor (tf.Tensor, jax.Array, torch.Tensor) or a numpy array
 
 # The original normalises each image by max(max − min, 0.001) (utils.load_images).
 MINMAX_EPSILON = 0.001
@@ -11,21 +22,23 @@ MINMAX_EPSILON = 0.001
 SKIMAGE_GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
 
 
-def minmax_normalize(images: tf.Tensor, epsilon: float = MINMAX_EPSILON) -> tf.Tensor:
+def minmax_normalize(images: Tensor, epsilon: float = MINMAX_EPSILON) -> Tensor:
     """Per-image min-max stretch over all pixels and channels jointly: (x − min) / max(max − min, ε).
 
     Args:
         images: [N, H, W, C] float32 in [0, 1].
     """
-    low = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
-    high = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
-    return (images - low) / tf.maximum(high - low, epsilon)
+    images = ops.convert_to_tensor(images)
+    low = ops.min(images, axis=(1, 2, 3), keepdims=True)
+    high = ops.max(images, axis=(1, 2, 3), keepdims=True)
+    return (images - low) / ops.maximum(high - low, epsilon)
 
 
-def rgb_to_gray(images: tf.Tensor) -> tf.Tensor:
+def rgb_to_gray(images: Tensor) -> Tensor:
     """[N, H, W, 3] → [N, H, W, 1] with skimage.color.rgb2gray's weights (0.2125, 0.7154, 0.0721)."""
-    weights = tf.constant(SKIMAGE_GRAY_WEIGHTS, dtype=images.dtype)
-    return tf.reduce_sum(images * weights, axis=-1, keepdims=True)
+    images = ops.convert_to_tensor(images)
+    weights = ops.convert_to_tensor(np.asarray(SKIMAGE_GRAY_WEIGHTS, np.float32), images.dtype)
+    return ops.sum(images * weights, axis=-1, keepdims=True)
 
 
 def gaussian_kernel_1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
@@ -36,18 +49,18 @@ def gaussian_kernel_1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def replicate_pad(images: tf.Tensor, pad_h: int, pad_w: int) -> tf.Tensor:
+def replicate_pad(images: Tensor, pad_h: int, pad_w: int) -> Tensor:
     """Pad by repeating the edge rows/columns (scipy mode 'nearest'); works for any size, even 1×1."""
     if pad_h:
-        images = tf.concat([tf.repeat(images[:, :1], pad_h, axis=1), images,
-                            tf.repeat(images[:, -1:], pad_h, axis=1)], axis=1)
+        images = ops.concatenate([ops.repeat(images[:, :1], pad_h, axis=1), images,
+                                  ops.repeat(images[:, -1:], pad_h, axis=1)], axis=1)
     if pad_w:
-        images = tf.concat([tf.repeat(images[:, :, :1], pad_w, axis=2), images,
-                            tf.repeat(images[:, :, -1:], pad_w, axis=2)], axis=2)
+        images = ops.concatenate([ops.repeat(images[:, :, :1], pad_w, axis=2), images,
+                                  ops.repeat(images[:, :, -1:], pad_w, axis=2)], axis=2)
     return images
 
 
-def gaussian_blur(images: tf.Tensor, sigma: float, truncate: float = 4.0) -> tf.Tensor:
+def gaussian_blur(images: Tensor, sigma: float, truncate: float = 4.0) -> Tensor:
     """Separable Gaussian blur of each channel matching ``skimage.filters.gaussian`` defaults.
 
     skimage delegates to ``scipy.ndimage.gaussian_filter`` with mode 'nearest' (edge replication) and
@@ -56,15 +69,121 @@ def gaussian_blur(images: tf.Tensor, sigma: float, truncate: float = 4.0) -> tf.
     Args:
         images: [N, H, W, C] float.
     """
+    images = ops.convert_to_tensor(images)
     kernel = gaussian_kernel_1d(sigma, truncate)
     radius = (kernel.size - 1) // 2
     channels = images.shape[-1]
-    kernel = tf.constant(kernel, dtype=images.dtype)
-    vertical = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), [1, 1, channels, 1])
-    horizontal = tf.tile(tf.reshape(kernel, [1, -1, 1, 1]), [1, 1, channels, 1])
+    vertical = np.tile(kernel.reshape(-1, 1, 1, 1), (1, 1, channels, 1))
+    horizontal = np.tile(kernel.reshape(1, -1, 1, 1), (1, 1, channels, 1))
+    vertical, horizontal = (ops.convert_to_tensor(k.astype(np.float32), images.dtype) for k in (vertical, horizontal))
     padded = replicate_pad(images, radius, radius)
-    blurred = tf.nn.depthwise_conv2d(padded, vertical, [1, 1, 1, 1], "VALID")
-    return tf.nn.depthwise_conv2d(blurred, horizontal, [1, 1, 1, 1], "VALID")
+    blurred = ops.depthwise_conv(padded, vertical, strides=1, padding="valid")
+    return ops.depthwise_conv(blurred, horizontal, strides=1, padding="valid")
+
+
+def _static(value: Any) -> int | None:
+    """``value`` as a Python int when it is one (a static size), else None (a run-time size)."""
+    return int(value) if isinstance(value, int | np.integer) else None
+
+
+def _area_weights(size_in: Any, size_out: Any, dtype: str) -> Tensor:
+    """[size_out, size_in] weights of TensorFlow's ResizeArea along one axis: output i averages the
+    input interval [i·s, (i + 1)·s), s = size_in / size_out, each input cell j weighted by its overlap
+    with that interval (divided by s)."""
+    scale = ops.cast(size_in, "float32") / ops.cast(size_out, "float32")
+    start = ops.cast(ops.arange(size_out), "float32")[:, None] * scale
+    cells = ops.cast(ops.arange(size_in), "float32")[None, :]
+    overlap = ops.minimum(cells + 1.0, start + scale) - ops.maximum(cells, start)
+    return ops.cast(ops.maximum(overlap, 0.0) / scale, dtype)
+
+
+def resize_area(images: Tensor, height: Any, width: Any) -> Tensor:
+    """Area (box-average) downscaling of [N, H, W, C] to [N, height, width, C] (height ≤ H, width ≤ W).
+
+    The weights are TensorFlow's ResizeArea's (``tf.image.resize(method="area")`` equals it to float
+    rounding, tested), applied as two small matrix products so that run-time sizes work on every
+    backend. It costs height·H·W·C multiply-adds, negligible beside the networks at preview sizes.
+    """
+    images = ops.convert_to_tensor(images)
+    shape = ops.shape(images)
+    rows = _area_weights(shape[1], height, images.dtype)
+    columns = _area_weights(shape[2], width, images.dtype)
+    images = ops.einsum("ih,nhwc->niwc", rows, images)
+    return ops.einsum("jw,niwc->nijc", columns, images)
+
+
+def shrink_size(height: Any, width: Any, side: int) -> tuple[Any, Any]:
+    """(height, width) scaled so that the longer side is ``side`` (each ≥ 1), rounded half to even."""
+    h, w = _static(height), _static(width)
+    if h is not None and w is not None:
+        scale = np.float32(side) / np.float32(max(h, w))
+        return (max(1, int(np.round(np.float32(h) * scale))), max(1, int(np.round(np.float32(w) * scale))))
+    scale = ops.cast(side, "float32") / ops.cast(ops.maximum(height, width), "float32")
+    return (ops.maximum(1, ops.cast(ops.round(ops.cast(height, "float32") * scale), "int32")),
+            ops.maximum(1, ops.cast(ops.round(ops.cast(width, "float32") * scale), "int32")))
+
+
+def shrink_to(images: Tensor, side: int) -> Tensor:
+    """``images`` area-downscaled so that the longer side is at most ``side`` (unchanged when it is)."""
+    images = ops.convert_to_tensor(images)
+    shape = ops.shape(images)
+    h, w = _static(shape[1]), _static(shape[2])
+    if h is not None and w is not None:    # static sizes (JAX, eager): decide in Python
+        return images if max(h, w) <= side else resize_area(images, *shrink_size(h, w, side))
+    return ops.cond(ops.maximum(shape[1], shape[2]) > side,
+                    lambda: resize_area(images, *shrink_size(shape[1], shape[2], side)),
+                    lambda: images)
+
+
+def symmetric_indices(length: Any, padded_length: Any) -> Tensor:
+    """Indices ``0..padded_length-1`` folded into ``[0, length)`` by mirror reflection (edge repeated).
+
+    Periodic with period 2·length, so it is defined even when the padding exceeds the size
+    (e.g. a 1×1 image padded to 12×12), where a symmetric ``pad`` refuses.
+    """
+    index = ops.arange(padded_length) % (2 * length)
+    return ops.where(index < length, index, 2 * length - 1 - index)
+
+
+def resize_bilinear(images: Tensor, height: Any, width: Any, align_corners: bool = False,
+                    grid: tuple[Any, Any] | None = None) -> Tensor:
+    """Bilinear resampling of [N, H, W, C] to [N, height, width, C], no antialiasing, as gathers.
+
+    ``align_corners=False``: half-pixel centres, source = (dst + 0.5)·in/out − 0.5 clamped at 0 (``tf.image.resize``
+    bilinear, ``F.interpolate(align_corners=False)``); ``align_corners=True``: source = dst·(in − 1)/(out − 1)
+    (``nn.UpsamplingBilinear2d``). The blend is TensorFlow's ResizeBilinear order — top = tl + (tr − tl)·x,
+    bottom likewise, out = top + (bottom − top)·y — so results equal it to float rounding (tested).
+    ``grid``: the (rows, columns) of the sampling grid when only its top-left height×width is wanted
+    (default: height×width itself); the rest of the grid is never computed.
+    """
+    images = ops.convert_to_tensor(images)
+    shape = ops.shape(images)
+
+    def taps(size_in, size_out, count):
+        out = ops.cast(ops.arange(count), "float32")
+        size_in_f, size_out_f = ops.cast(size_in, "float32"), ops.cast(size_out, "float32")
+        if align_corners:
+            scale = ops.where(size_out_f > 1, (size_in_f - 1.0) / ops.maximum(size_out_f - 1.0, 1.0), 0.0)
+            source = out * scale
+        else:
+            source = ops.maximum((out + 0.5) * (size_in_f / size_out_f) - 0.5, 0.0)
+        low = ops.floor(source)
+        fraction = ops.cast(source - low, images.dtype)
+        low = ops.cast(low, "int32")
+        low = ops.minimum(low, ops.cast(size_in, "int32") - 1)
+        high = ops.minimum(low + 1, ops.cast(size_in, "int32") - 1)
+        return low, high, fraction
+
+    grid_height, grid_width = (height, width) if grid is None else grid
+    top, bottom, y = taps(shape[1], grid_height, height)
+    left, right, x = taps(shape[2], grid_width, width)
+    x = x[None, None, :, None]
+    rows_top, rows_bottom = ops.take(images, top, axis=1), ops.take(images, bottom, axis=1)
+    top_left, top_right = ops.take(rows_top, left, axis=2), ops.take(rows_top, right, axis=2)
+    bottom_left, bottom_right = ops.take(rows_bottom, left, axis=2), ops.take(rows_bottom, right, axis=2)
+    upper = top_left + (top_right - top_left) * x
+    lower = bottom_left + (bottom_right - bottom_left) * x
+    return upper + (lower - upper) * y[None, :, None, None]
 
 
 def to_float_image(image: np.ndarray) -> np.ndarray:

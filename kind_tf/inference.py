@@ -21,9 +21,10 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kind_tf.image_ops import gaussian_blur, minmax_normalize, rgb_to_gray, to_float_image
+from kind_tf.backend import compile_function, require_tensorflow, to_numpy
+from kind_tf.image_ops import Tensor, gaussian_blur, minmax_normalize, rgb_to_gray, shrink_to, to_float_image
 from kind_tf.weights import InferenceRecipe, has_stage, load_stage, read_recipe
 
 DEFAULT_RATIO = 5.0
@@ -98,7 +99,13 @@ def configure_threads(intra_op: int | None = None, inter_op: int | None = None) 
 
     ``intra_op``: threads one op (a convolution) is split over; ``inter_op``: independent ops run at
     once. Must be called before TensorFlow runs its first op (e.g. first thing in a script).
+    TensorFlow backend only (JAX sizes its pools with XLA_FLAGS).
     """
+    if intra_op is None and inter_op is None:
+        return
+    require_tensorflow("thread settings (--threads)")
+    import tensorflow as tf
+
     try:
         if intra_op is not None:
             tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
@@ -108,37 +115,22 @@ def configure_threads(intra_op: int | None = None, inter_op: int | None = None) 
         raise RuntimeError(f"thread settings must be applied before TensorFlow runs any op ({error})") from None
 
 
-def denoise_weight(reflectance: tf.Tensor, sigma: float = DENOISE_SIGMA) -> tf.Tensor:
+def denoise_weight(reflectance: Tensor, sigma: float = DENOISE_SIGMA) -> Tensor:
     """The original post-processing weight w = min((2 · G_σ ∗ gray(R))^0.5, 1), [N, H, W, 1]."""
-    return tf.minimum(tf.sqrt(2.0 * gaussian_blur(rgb_to_gray(reflectance), sigma)), 1.0)
+    return ops.minimum(ops.sqrt(2.0 * gaussian_blur(rgb_to_gray(reflectance), sigma)), 1.0)
 
 
-def fuse(inputs: tf.Tensor, illumination: tf.Tensor, restored_reflectance: tf.Tensor,
-         adjusted_illumination: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+def fuse(inputs: Tensor, illumination: Tensor, restored_reflectance: Tensor,
+         adjusted_illumination: Tensor, weight: Tensor) -> Tensor:
     """output = I_low · x + (1 − I_low) · (R_restored · w · I_adjusted) (original evaluate.py)."""
     enhanced = restored_reflectance * weight * adjusted_illumination
     return illumination * inputs + (1.0 - illumination) * enhanced
 
 
-def recompose(restored_reflectance: tf.Tensor, adjusted_illumination: tf.Tensor) -> tf.Tensor:
+def recompose(restored_reflectance: Tensor, adjusted_illumination: Tensor) -> Tensor:
     """The Retinex recomposition I = R ∘ L of the restored reflectance and adjusted illumination
     (no denoise weight, no fusion with the input)."""
     return restored_reflectance * adjusted_illumination
-
-
-def shrink_to(images: tf.Tensor, side: int) -> tf.Tensor:
-    """``images`` area-downscaled so that the longer side is at most ``side`` (unchanged when it is)."""
-    shape = tf.shape(images)
-    height, width = shape[1], shape[2]
-    longest = tf.maximum(height, width)
-
-    def downscale():
-        scale = tf.cast(side, tf.float32) / tf.cast(longest, tf.float32)
-        size = tf.stack([tf.maximum(1, tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32)),
-                         tf.maximum(1, tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32))])
-        return tf.image.resize(images, size, method="area")
-
-    return tf.cond(longest > side, downscale, lambda: tf.identity(images))
 
 
 class KinD:
@@ -175,19 +167,20 @@ class KinD:
         self.auto_target = auto_target
         self.fusion = bool(fusion)
         self.bytes_per_pixel = BYTES_PER_PIXEL_BFLOAT16 if precision == "bfloat16" else BYTES_PER_PIXEL
-        # One concrete graph for every batch size and image size: no retracing per image.
-        signature = [tf.TensorSpec([None, None, None, 3], tf.float32), tf.TensorSpec([None], tf.float32)]
+        # On TensorFlow one concrete graph for every batch size and image size (no retracing per image);
+        # on JAX one XLA program per input shape (see kind_tf.backend).
+        signature = [[None, None, None, 3], [None]]
         # The pipeline on normalised inputs with positive ratios (also each tile of a tiled image); the
-        # only part XLA compiles with jit=True.
-        self.forward_normalized = tf.function(self._pipeline, input_signature=signature, jit_compile=self.jit)
+        # only part XLA compiles with jit=True on TensorFlow.
+        self.forward_normalized = compile_function(self._pipeline, signature, jit_compile=self.jit)
         # The "auto" ratios of normalised images: a preview pipeline, so whole-image even when tiling.
-        # Never XLA: the preview's size is data-dependent.
-        self.auto_ratios = tf.function(self._auto_ratios, input_signature=signature[:1])
+        # Never XLA on TensorFlow: the preview's size is data-dependent there.
+        self.auto_ratios = compile_function(self._auto_ratios, signature[:1])
         # DecomNet alone on normalised inputs, (R, I) float32 (evaluate.py's gt-mean diagnostic).
-        self.decompose = tf.function(lambda inputs: tuple(tf.cast(t, tf.float32) for t in self.decom(inputs)),
-                                     input_signature=signature[:1], jit_compile=self.jit)
+        self.decompose = compile_function(lambda inputs: tuple(ops.cast(t, "float32") for t in self.decom(inputs)),
+                                          signature[:1], jit_compile=self.jit)
         # Normalise, resolve "auto" (ratio ≤ 0), run forward_normalized: what enhance() and the SavedModel call.
-        self.forward = tf.function(self._forward, input_signature=signature)
+        self.forward = compile_function(self._forward, signature)
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, *, fusion: bool | None = None,
@@ -214,32 +207,38 @@ class KinD:
         return InferenceRecipe(output="fusion" if self.fusion else "recompose", ratio=self.default_ratio,
                                auto_target=self.auto_target, normalize=self.normalize).describe()
 
-    def _forward(self, images: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _forward(self, images: Tensor, ratios: Tensor) -> dict[str, Tensor]:
         """images [N, H, W, 3] in [0, 1]; ratios [N], a value ≤ 0 meaning "auto" for that image."""
         inputs = self.normalize_input(images)
         # Images larger than the auto-ratio preview get their "auto" ratios from a preview pipeline
         # first; smaller ones inside forward_normalized, from the decomposition the output uses.
-        shape = tf.shape(inputs)
-        needs_preview = tf.reduce_any(ratios <= 0) & (tf.maximum(shape[1], shape[2]) > AUTO_PREVIEW_SIDE)
-        ratios = tf.cond(needs_preview,
-                         lambda: tf.where(ratios > 0, ratios, self.auto_ratios(inputs)), lambda: ratios)
+        shape = ops.shape(inputs)
+        if isinstance(shape[1], int) and isinstance(shape[2], int):    # static sizes (JAX): decided in tracing
+            if max(shape[1], shape[2]) > AUTO_PREVIEW_SIDE:
+                ratios = ops.cond(ops.any(ratios <= 0),
+                                  lambda: ops.where(ratios > 0, ratios, self._auto_ratios(inputs)), lambda: ratios)
+            # Inside jax.jit the pipeline is traced inline (a jitted function calling another is one program).
+            return self._pipeline(inputs, ratios)
+        needs_preview = ops.any(ratios <= 0) & (ops.maximum(shape[1], shape[2]) > AUTO_PREVIEW_SIDE)
+        ratios = ops.cond(needs_preview,
+                          lambda: ops.where(ratios > 0, ratios, self.auto_ratios(inputs)), lambda: ratios)
         return self.forward_normalized(inputs, ratios)
 
-    def normalize_input(self, images: tf.Tensor) -> tf.Tensor:
+    def normalize_input(self, images: Tensor) -> Tensor:
         return minmax_normalize(images) if self.normalize else images
 
-    def _pipeline(self, inputs: tf.Tensor, ratios: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _pipeline(self, inputs: Tensor, ratios: Tensor) -> dict[str, Tensor]:
         """The pipeline on normalised ``inputs``; ratios ≤ 0 ("auto") are searched on ``inputs`` itself,
         i.e. only for whole images no larger than the preview (tiles always get resolved ratios)."""
         reflectance, illumination, restored, weight = self._decompose_and_restore(inputs)
-        ratios = tf.cond(
-            tf.reduce_any(ratios <= 0),
-            lambda: tf.where(ratios > 0, ratios, self._search_ratios(inputs, illumination, restored, weight)),
+        ratios = ops.cond(
+            ops.any(ratios <= 0),
+            lambda: ops.where(ratios > 0, ratios, self._search_ratios(inputs, illumination, restored, weight)),
             lambda: ratios)
         adjusted = self._adjust(illumination, ratios)
         enhanced = self._finish(inputs, illumination, restored, adjusted, weight)
         return {
-            "enhanced": tf.clip_by_value(enhanced, 0.0, 1.0),
+            "enhanced": ops.clip(enhanced, 0.0, 1.0),
             "input": inputs,
             "reflectance": reflectance,
             "illumination": illumination,
@@ -249,48 +248,48 @@ class KinD:
             "ratio": ratios,
         }
 
-    def _decompose_and_restore(self, inputs: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    def _decompose_and_restore(self, inputs: Tensor) -> tuple[Tensor, ...]:
         """(R_low, I_low, R_restored, denoise weight w), float32."""
         # Networks may compute in bfloat16 (mixed precision); the pipeline's arithmetic stays float32.
-        reflectance, illumination = (tf.cast(t, tf.float32) for t in self.decom(inputs))
+        reflectance, illumination = (ops.cast(t, "float32") for t in self.decom(inputs))
         if self.restore is not None:
-            restored = tf.cast(self.restore([reflectance, illumination]), tf.float32)
+            restored = ops.cast(self.restore([reflectance, illumination]), "float32")
         else:
             restored = reflectance
         return reflectance, illumination, restored, denoise_weight(reflectance)
 
-    def _adjust(self, illumination: tf.Tensor, ratios: tf.Tensor) -> tf.Tensor:
-        ratio_map = tf.ones_like(illumination) * tf.reshape(ratios, [-1, 1, 1, 1])
-        return tf.cast(self.adjust([illumination, ratio_map]), tf.float32)
+    def _adjust(self, illumination: Tensor, ratios: Tensor) -> Tensor:
+        ratio_map = ops.ones_like(illumination) * ops.reshape(ratios, (-1, 1, 1, 1))
+        return ops.cast(self.adjust([illumination, ratio_map]), "float32")
 
-    def _finish(self, inputs, illumination, restored, adjusted, weight) -> tf.Tensor:
+    def _finish(self, inputs, illumination, restored, adjusted, weight) -> Tensor:
         if self.fusion:
             return fuse(inputs, illumination, restored, adjusted, weight)
         return recompose(restored, adjusted)
 
-    def _auto_ratios(self, inputs: tf.Tensor) -> tf.Tensor:
+    def _auto_ratios(self, inputs: Tensor) -> Tensor:
         """[N] ratios giving each (normalised) image the output brightness ``auto_target``, searched on
         a preview of at most AUTO_PREVIEW_SIDE px (see AUTO_*)."""
         preview = shrink_to(inputs, AUTO_PREVIEW_SIDE)
         _, illumination, restored, weight = self._decompose_and_restore(preview)
         return self._search_ratios(preview, illumination, restored, weight)
 
-    def _search_ratios(self, inputs, illumination, restored, weight) -> tf.Tensor:
+    def _search_ratios(self, inputs, illumination, restored, weight) -> Tensor:
         """Bisection of log(ratio) on one decomposition, downscaled to ≤ AUTO_SEARCH_SIDE px: one adjust
         pass per step, no other network."""
         if not self.jit:   # XLA has no ResizeArea kernel: with jit=True the search stays at full size
             inputs, illumination, restored, weight = (shrink_to(t, AUTO_SEARCH_SIDE)
                                                       for t in (inputs, illumination, restored, weight))
-        rows = tf.shape(inputs)[:1]
-        low = tf.fill(rows, float(np.log(AUTO_RATIO_MIN)))
-        high = tf.fill(rows, float(np.log(AUTO_RATIO_MAX)))
+        zeros = ops.zeros_like(ops.mean(illumination, axis=(1, 2, 3)))   # [N]
+        low = zeros + float(np.log(AUTO_RATIO_MIN))
+        high = zeros + float(np.log(AUTO_RATIO_MAX))
         for _ in range(AUTO_SEARCH_STEPS):
             middle = (low + high) / 2.0
-            enhanced = self._finish(inputs, illumination, restored, self._adjust(illumination, tf.exp(middle)), weight)
-            too_dark = tf.reduce_mean(tf.clip_by_value(enhanced, 0.0, 1.0), axis=[1, 2, 3]) < self.auto_target
-            low = tf.where(too_dark, middle, low)
-            high = tf.where(too_dark, high, middle)
-        return tf.exp((low + high) / 2.0)
+            enhanced = self._finish(inputs, illumination, restored, self._adjust(illumination, ops.exp(middle)), weight)
+            too_dark = ops.mean(ops.clip(enhanced, 0.0, 1.0), axis=(1, 2, 3)) < self.auto_target
+            low = ops.where(too_dark, middle, low)
+            high = ops.where(too_dark, high, middle)
+        return ops.exp((low + high) / 2.0)
 
     def enhance(self, image: np.ndarray, ratio: RatioArg | None = None,
                 return_intermediates: bool = False, tile: int | None | str = "auto",
@@ -324,7 +323,7 @@ class KinD:
             result = self.forward(images, ratios)
             if not return_intermediates:   # copy out only what is returned
                 result = {"enhanced": result["enhanced"]}
-            outputs = {name: value.numpy() for name, value in result.items()}
+            outputs = to_numpy(dict(result))
         else:
             # Without intermediates only the enhanced image is assembled (saves 12 of 15 full-size channels).
             keep = None if return_intermediates else ("enhanced",)
@@ -349,25 +348,25 @@ class KinD:
         """
         if tile % TILE_ALIGN or overlap % TILE_ALIGN or tile <= 0:
             raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be positive multiples of {TILE_ALIGN}")
-        inputs = self.normalize_input(tf.constant(images)).numpy()
+        inputs = to_numpy(self.normalize_input(images))
         height, width = inputs.shape[1:3]
         windows = list(tile_windows(height, width, tile, overlap))
         if np.any(ratios <= 0):
-            ratios = np.where(ratios > 0, ratios, self.auto_ratios(tf.constant(inputs)).numpy())
+            ratios = np.where(ratios > 0, ratios, to_numpy(self.auto_ratios(inputs)))
         keep = None if keep is None else set(keep)
         outputs: dict[str, np.ndarray] = {}
         for core, window, offset in windows:
             result = self.forward_normalized(inputs[:, window[0], window[1]], ratios.astype(np.float32))
-            for name, value in result.items():
-                if keep is not None and name not in keep:
+            for key, value in result.items():
+                if keep is not None and key not in keep:
                     continue
-                value = value.numpy()
+                value = to_numpy(value)
                 if value.ndim != 4:  # per-image values such as the ratio
-                    outputs[name] = value
+                    outputs[key] = value
                     continue
-                if name not in outputs:
-                    outputs[name] = np.empty((1, height, width, value.shape[-1]), np.float32)
-                outputs[name][:, core[0], core[1]] = value[:, offset[0], offset[1]]
+                if key not in outputs:
+                    outputs[key] = np.empty((1, height, width, value.shape[-1]), np.float32)
+                outputs[key][:, core[0], core[1]] = value[:, offset[0], offset[1]]
         return outputs
 
 
@@ -445,9 +444,8 @@ class ZeroDCE:
         # The Zero-DCE++ curve (apply_curve: 8 iterations unrolled in Python) compiled by XLA into one
         # elementwise kernel that reads x and A once: 1.2 ms at 600×400, 60 ms at 4000×3000 (a
         # tf.while_loop of the same step stays one kernel per iteration and is 2.2–3× slower).
-        self._curve = tf.function(_clipped_curve, jit_compile=True, reduce_retracing=True)
-        self.forward = tf.function(self._forward, jit_compile=self.jit,
-                                   input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        self._curve = compile_function(_clipped_curve, jit_compile=True, static_argnums=(2,))
+        self.forward = compile_function(self._forward, [[None, None, None, 3]], jit_compile=self.jit)
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, scale_factor: int | None = None,
@@ -456,7 +454,7 @@ class ZeroDCE:
 
         return cls(load_zero_dce(weights_dir, scale_factor), **kwargs)
 
-    def _forward(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _forward(self, images: Tensor) -> dict[str, Tensor]:
         # DCE-Net in the model's compute dtype on the downsampled image; A and the curve in float32.
         curve = self.model.curve_map(images)
         enhanced = (self._curve if self.fused_curve else _clipped_curve)(images, curve, self.model.iterations)
@@ -469,16 +467,16 @@ class ZeroDCE:
         result = self.forward(images[None] if single else images)
         if not return_intermediates:   # copy out only what is returned
             result = {"enhanced": result["enhanced"]}
-        outputs = {name: value.numpy() for name, value in result.items()}
+        outputs = to_numpy(dict(result))
         if single:
-            outputs = {name: value[0] for name, value in outputs.items()}
+            outputs = {key: value[0] for key, value in outputs.items()}
         return outputs if return_intermediates else outputs["enhanced"]
 
 
-def _clipped_curve(images: tf.Tensor, curve_map: tf.Tensor, iterations: int) -> tf.Tensor:
+def _clipped_curve(images: Tensor, curve_map: Tensor, iterations: int) -> Tensor:
     from kind_tf.models.zero_dce import apply_curve
 
-    return tf.clip_by_value(apply_curve(images, curve_map, iterations), 0.0, 1.0)
+    return ops.clip(apply_curve(images, curve_map, iterations), 0.0, 1.0)
 
 
 def default_zero_dce_weights_dir() -> Path:

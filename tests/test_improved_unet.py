@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kind_tf.flops import count_flops
 from kind_tf.models import RestorationNet
 from kind_tf.models.improved_unet import (
     FeaturePyramid,
     ImprovedUNet,
     InvertedResidual,
-    count_flops,
     sad_loss,
     upsample_to,
 )

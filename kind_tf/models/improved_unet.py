@@ -51,7 +51,7 @@ restoration nets because it normalises away the per-image contrast the network m
 ``norm="group"`` puts GroupNorm (gcd(8, channels) groups) where MobileNetV2 has batch norm, for
 experiments; it is batch-size independent. The stem, FPN and decoder stay unnormalised either way.
 
-FLOPs: :func:`count_flops` profiles a frozen concrete function with ``tf.profiler`` (one multiply-add
+FLOPs: :func:`kind_tf.flops.count_flops` profiles a frozen concrete function with ``tf.profiler`` (one multiply-add
 counts as 2 FLOPs).
 
 References:
@@ -69,9 +69,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
+from kind_tf.image_ops import resize_bilinear
 from kind_tf.models.layers import ConvLReLU, UpsampleAndConcat, max_pool
 
 NUM_LEVELS = 5  # the original U-Net's 5 levels: 4 downsamplings
@@ -395,8 +395,10 @@ def spatial_softmax(attention):
     shape = ops.shape(attention)
     flat = ops.reshape(attention, (shape[0], -1))
     count = ops.cast(ops.shape(flat)[1], flat.dtype)
-    # tf.nn.softmax rather than ops.softmax: the latter warns on the 1×1 maps of tiny inputs.
-    return ops.reshape(tf.nn.softmax(flat, axis=-1) * count, shape)
+    # Written out rather than ops.softmax, which warns on the 1×1 maps of tiny inputs.
+    exponentials = ops.exp(flat - ops.stop_gradient(ops.max(flat, axis=-1, keepdims=True)))
+    softmax = exponentials / ops.sum(exponentials, axis=-1, keepdims=True)
+    return ops.reshape(softmax * count, shape)
 
 
 def sad_loss(feature_maps: Sequence) -> Any:
@@ -420,9 +422,10 @@ def sad_loss(feature_maps: Sequence) -> Any:
     total = ops.zeros((), "float32")
     for lower, higher in zip(feature_maps[:-1], feature_maps[1:]):
         student = spatial_softmax(attention_map(lower))
-        # keras.ops.image.resize rejects a size that is only known at run time; tf.image.resize
-        # (bilinear, half-pixel centres, no antialiasing) takes the lower map's dynamic shape.
-        target = tf.image.resize(attention_map(higher), tf.shape(lower)[1:3], method="bilinear")
+        # Bilinear, half-pixel centres, no antialiasing (tf.image.resize's), to the lower map's size,
+        # which may be known only at run time (ops.image.resize needs a static size).
+        lower_shape = ops.shape(lower)
+        target = resize_bilinear(attention_map(higher), lower_shape[1], lower_shape[2])
         target = ops.stop_gradient(spatial_softmax(target))
         total = total + ops.mean(ops.square(student - target))
     return total
@@ -556,30 +559,3 @@ class ImprovedUNet(keras.Model):
                 "sad": self.sad, "base_width": self.base_width, "expansion": self.expansion,
                 "fpn_width": self.fpn_width, "sad_weight": self.sad_weight, "norm": self.norm}
 
-
-def count_flops(model: keras.Model, height: int, width: int, channels: tuple[int, ...] = (3, 1)) -> int:
-    """FLOPs of one inference pass of a network on a 1×height×width image.
-
-    ``channels`` are those of the inputs: (3, 1) a restoration network's ``[reflectance,
-    illumination]`` (default), (1, 1) IlluminationAdjustNet's ``[illumination, ratio]``, (3,) a
-    single-input network such as DecomNet (called on the tensor itself).
-    Freezes the call into a constant graph and sums
-    ``tf.profiler``'s per-op float counts: convolutions (plain, depthwise, transposed; a multiply-add
-    counts as 2), bias adds, adds, max-pools. Activations (leaky ReLU, ReLU6, sigmoid) have no
-    registered count and count 0. SAD adds nothing: it only runs in training calls.
-
-    Returns:
-        The total FLOPs (e.g. 142.9 G for the default ImprovedUNet and 89.1 G for RestorationNet at
-        600×400).
-    """
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2_as_graph
-
-    function = tf.function(lambda *inputs: model(list(inputs) if len(inputs) > 1 else inputs[0], training=False))
-    concrete = function.get_concrete_function(*(tf.TensorSpec([1, height, width, c], tf.float32) for c in channels))
-    frozen, _ = convert_variables_to_constants_v2_as_graph(concrete)
-    profiler = tf.compat.v1.profiler
-    builder = profiler.ProfileOptionBuilder
-    options = builder(builder.float_operation()).with_empty_output().build()
-    profile = profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op",
-                               options=options)
-    return int(profile.total_float_ops)

@@ -8,7 +8,6 @@ transposed convolution forced to the skip connection's spatial size, then a chan
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 LEAKY_SLOPE = 0.2  # lrelu(x) = max(0.2·x, x) in the original model.py
@@ -87,7 +86,7 @@ class UpsampleAndConcat(layers.Layer):
         # [C_in, 2, 2, C_out] → one 1×1 kernel whose output channel (2·row + col)·C_out + o is the
         # block position depth_to_space expects.
         pointwise = ops.reshape(ops.transpose(kernel, [3, 0, 1, 2]), [1, 1, c_in, 4 * c_out])
-        upsampled = tf.nn.depth_to_space(tf.nn.conv2d(coarse, pointwise, 1, "VALID"), 2)
+        upsampled = ops.depth_to_space(ops.conv(coarse, pointwise, strides=1, padding="valid"), 2)
         skip_shape = ops.shape(skip)
         upsampled = upsampled[:, : skip_shape[1], : skip_shape[2], :]
         return ops.concatenate([upsampled, ops.cast(skip, upsampled.dtype)], axis=-1)
