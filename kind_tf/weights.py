@@ -11,11 +11,12 @@ config), so enhance.py, evaluate.py and export build the right network without e
 how the weights are meant to be used — their inference ``recipe`` (:class:`InferenceRecipe`):
 
     "recipe": {"output": "fusion" | "recompose", "ratio": 5.0 | "auto", "auto_target": 0.49,
-               "normalize": true}
+               "normalize": true[, "adjustment": false]}
 
 enhance.py, evaluate.py, the export and ``KinD.from_weights`` follow it unless the user overrides it
 (``--fusion/--no-fusion``, ``--ratio``). A folder without a recipe (converted original weights,
-older folders) gets the original evaluate.py's: fusion with the input at ratio 5.
+older folders) gets the original evaluate.py's: fusion with the input at ratio 5. ``"adjustment": false``
+(written only when false) is KinD++'s default fusion, which leaves the adjusted illumination out.
 """
 
 from __future__ import annotations
@@ -31,16 +32,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from kind_tf.models import DecomNet, IlluminationAdjustNet, ImprovedUNet, RestorationNet
+from kind_tf.models import DecomNet, IlluminationAdjustNet, ImprovedUNet, MSIANet, RestorationNet
 
 FORMAT = "kind_tf.kind"
 STAGES = ("decom", "restore", "adjust")
 
-# Name → class of every network a KinD stage can use (the restore stage: either backbone).
+# Name → class of every network a KinD stage can use (the restore stage: either backbone, or KinD++'s MSIA net).
 STAGE_CLASSES: dict[str, type[keras.Model]] = {
     "DecomNet": DecomNet,
     "RestorationNet": RestorationNet,
     "ImprovedUNet": ImprovedUNet,
+    "MSIANet": MSIANet,
     "IlluminationAdjustNet": IlluminationAdjustNet,
 }
 DEFAULT_CLASSES = {"decom": "DecomNet", "restore": "RestorationNet", "adjust": "IlluminationAdjustNet"}
@@ -64,12 +66,18 @@ class InferenceRecipe:
             whose output has mean brightness ``auto_target``).
         auto_target: the mean output brightness "auto" aims for.
         normalize: the original's per-image min-max stretch of the input.
+        adjustment: whether the fusion multiplies by the adjusted illumination L̂. True: KinD's
+            evaluate.py (and KinD++'s with ``--adjustment``); False: KinD++'s default evaluate.py,
+            ``I_low·x + (1 − I_low)·(R̂·w)``, where the ratio has no effect. Only "fusion" can leave L̂ out
+            (a recomposition without it would be R̂ alone). Pipelines that do not know the option (KinD)
+            ignore it; :class:`kind_tf.kindpp.KinDPlusPlus` follows it.
     """
 
     output: str = "fusion"
     ratio: float | str = 5.0
     auto_target: float = 0.49
     normalize: bool = True
+    adjustment: bool = True
 
     def __post_init__(self):
         if self.output not in OUTPUTS:
@@ -81,13 +89,20 @@ class InferenceRecipe:
             raise WeightsError(f"recipe: ratio must be a positive number or 'auto', got {self.ratio!r}")
         if not 0 < float(self.auto_target) < 1:
             raise WeightsError(f"recipe: auto_target must be in (0, 1), got {self.auto_target!r}")
+        if not isinstance(self.adjustment, bool):
+            raise WeightsError(f"recipe: adjustment must be true or false, got {self.adjustment!r}")
+        if not self.adjustment and not self.fusion:
+            raise WeightsError(f"recipe: adjustment false needs output 'fusion', got {self.output!r}")
 
     @property
     def fusion(self) -> bool:
         return self.output == "fusion"
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        payload = dataclasses.asdict(self)
+        if self.adjustment:   # the default is not written: KinD's folders stay as older versions read them
+            del payload["adjustment"]
+        return payload
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> InferenceRecipe:
@@ -101,11 +116,15 @@ class InferenceRecipe:
         output = "the original fusion with the input" if self.fusion else "the recomposition R̂·L̂ (no fusion)"
         ratio = (f"auto ratio (mean brightness {self.auto_target:g})" if self.ratio == "auto"
                  else f"ratio {float(self.ratio):g}")
+        if not self.adjustment:
+            return "KinD++'s fusion with the input without the adjusted illumination (the ratio is unused)"
         return f"{output}, {ratio}"
 
 
 # The original KinD evaluate.py: fusion with the input at ratio 5, min-max normalised input.
 ORIGINAL_RECIPE = InferenceRecipe()
+# The original KinD++ evaluate.py run without --adjustment (its default): I_low·x + (1 − I_low)·(R̂·w).
+KINDPP_RECIPE = InferenceRecipe(adjustment=False)
 
 
 def build_stage(stage: str, class_name: str | None = None, config: dict[str, Any] | None = None) -> keras.Model:

@@ -16,14 +16,18 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf.models.layers import ConvLReLU, UpsampleAndConcat
-from kind_tf.weights import ORIGINAL_RECIPE, build_stage, save_weights, write_recipe
+from kind_tf.weights import ORIGINAL_RECIPE, WeightsError, build_stage, save_weights, write_recipe
 
 # The variable scope each KinD stage was built under in the original model.py.
 TF1_SCOPES = {"decom": "DecomNet", "restore": "Restoration_net", "adjust": "Illumination_adjust_net"}
 
 
-class CheckpointMismatchError(ValueError):
-    """The TF1 checkpoint's variables do not match the network (missing, unexpected or mis-shaped)."""
+class CheckpointMismatchError(WeightsError, ValueError):
+    """The TF1 checkpoint's variables do not match the network (missing, unexpected or mis-shaped).
+
+    A :class:`kind_tf.weights.WeightsError` (weights that do not fit their network) and, as before, a
+    ValueError.
+    """
 
 
 def expected_tf1_variables(model: keras.Model, scope: str) -> dict[str, keras.Variable]:
@@ -38,8 +42,14 @@ def expected_tf1_variables(model: keras.Model, scope: str) -> dict[str, keras.Va
     return mapping
 
 
-def load_tf1_checkpoint(model: keras.Model, checkpoint: str | os.PathLike, scope: str) -> None:
+def load_tf1_checkpoint(model: keras.Model, checkpoint: str | os.PathLike, scope: str,
+                        expected: dict[str, keras.Variable] | None = None) -> None:
     """Fill ``model`` from a TF1 checkpoint (a folder with a ``checkpoint`` file, or a ckpt prefix).
+
+    Args:
+        scope: the original variable scope; the checkpoint's variables under it must be exactly ``expected``.
+        expected: TF1 variable name → Keras variable; default :func:`expected_tf1_variables` (KinD's
+            networks). Other importers (kind_tf.convert.kindpp_tf1) pass their own name mapping.
 
     Raises:
         CheckpointMismatchError: listing every missing, unexpected and mis-shaped variable at once.
@@ -52,7 +62,8 @@ def load_tf1_checkpoint(model: keras.Model, checkpoint: str | os.PathLike, scope
             f"{checkpoint}: not a readable TF1 checkpoint ({error.__class__.__name__})") from None
     stored = {name: shape for name, shape in reader.get_variable_to_shape_map().items()
               if name.startswith(scope + "/")}
-    expected = expected_tf1_variables(model, scope)
+    if expected is None:
+        expected = expected_tf1_variables(model, scope)
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
     misshaped = sorted(f"{name} {list(stored[name])} (expected {list(expected[name].shape)})"

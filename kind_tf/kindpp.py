@@ -1,0 +1,87 @@
+"""The KinD++ inference pipeline (Zhang et al., "Beyond Brightening Low-light Images", IJCV 2021).
+
+KinD++'s evaluate.py (../shared/reference/kindpp_official/RECIPE.md, Inference) is KinD's pipeline with
+the MSIA restoration net (:class:`kind_tf.models.MSIANet`) and another last step::
+
+    R_low, I_low = DecomNet(x)                          x: per-image min-max normalised input
+    R_restored   = MSIANet(R_low, I_low)                 batch norm with its moving statistics
+    I_adjusted   = IlluminationAdjustNet(I_low, ratio map)
+    w            = min(sqrt(2 · Gaussian_σ=3(gray(R_low))), 1)
+    output       = I_low · x + (1 − I_low) · (R_restored · w)                default (no --adjustment)
+    output       = I_low · x + (1 − I_low) · (R_restored · w · I_adjusted)   --adjustment (KinD's fusion)
+
+Its ``--adjustment`` flag is off by default, so the default output does not use the adjusted
+illumination at all (the adjust net runs, its result is unused): where the input is dark (I_low small)
+the output is the restored, denoise-weighted reflectance R_restored · w — the reflectance being the
+scene's brightness-free colour, this is what brightens — and where it is bright, the input itself.
+``adjustment=True`` selects the adjusted variant; ``fusion=False`` the plain Retinex recomposition
+R_restored · I_adjusted (what evaluate_LOLdataset.py outputs, with a ratio from the ground truth).
+
+The original crops every image to a multiple of 4 (its restoration net needs it); here any size works
+(see kind_tf.models.msia_net) and multiples of 4 give the original's result exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+
+from kind_tf.image_ops import Tensor
+from kind_tf.inference import KinD, fuse, recompose
+from kind_tf.weights import InferenceRecipe, read_recipe
+
+
+class KinDPlusPlus(KinD):
+    """KinD++ over three Keras networks: DecomNet, MSIANet (or None: R_restored = R_low) and the adjust net.
+
+    Everything but the last step is :class:`kind_tf.inference.KinD`'s (decomposition, restoration of
+    R_low guided by I_low, the denoise weight, the ratio map and "auto" ratios, tiling, precision):
+    of the pipeline's hooks only :meth:`_finish` differs (``_decompose_and_restore`` is KinD's as is:
+    KinD++'s evaluate.py calls its networks the same way); :meth:`from_weights` also reads the recipe's
+    ``adjustment``.
+
+    Args:
+        adjustment: False (default, the original evaluate.py): ``I_low·x + (1 − I_low)·(R̂·w)``, on
+            which the ratio has no effect; True: ``I_low·x + (1 − I_low)·(R̂·w·Î)``. Ignored when
+            ``fusion=False`` (``R̂·Î``).
+        Other arguments: as :class:`kind_tf.inference.KinD`.
+    """
+
+    # Context a tile needs for exact tiled inference: the pipeline's receptive-field radius is 32 px
+    # (MSIANet 19 px on DecomNet's outputs, DecomNet 13 px; the denoise weight's Gaussian, radius 12 on
+    # DecomNet's output, and the adjust net, 4 px, reach less far), rounded up to the tiling grid of 16.
+    # KinD needs 160 (kind_tf.inference.TILE_CONTEXT).
+    TILE_CONTEXT = 32
+
+    def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
+                 adjustment: bool = False, **kwargs: Any):
+        self.adjustment = bool(adjustment)
+        super().__init__(decom, restore, adjust, **kwargs)
+
+    @classmethod
+    def from_weights(cls, weights_dir: str | os.PathLike, *, adjustment: bool | None = None,
+                     **kwargs: Any) -> KinDPlusPlus:
+        """Load a kind-tf weights folder (e.g. from ``python -m kind_tf.convert kindpp-tf1``).
+
+        ``adjustment`` defaults to the folder's recipe (converted KinD++ weights: False, the original
+        default run); the other options as :meth:`kind_tf.inference.KinD.from_weights`.
+        """
+        if adjustment is None:
+            adjustment = read_recipe(weights_dir).adjustment
+        return super().from_weights(weights_dir, adjustment=adjustment, **kwargs)
+
+    def describe(self) -> str:
+        return InferenceRecipe(output="fusion" if self.fusion else "recompose", ratio=self.default_ratio,
+                               auto_target=self.auto_target, normalize=self.normalize,
+                               adjustment=self.adjustment or not self.fusion).describe()
+
+    def _finish(self, inputs: Tensor, illumination: Tensor, restored: Tensor, adjusted: Tensor,
+                weight: Tensor) -> Tensor:
+        """KinD++'s last step: the fusion without (default) or with the adjusted illumination, or R̂·Î."""
+        if not self.fusion:
+            return recompose(restored, adjusted)
+        if self.adjustment:
+            return fuse(inputs, illumination, restored, adjusted, weight)
+        return illumination * inputs + (1.0 - illumination) * (restored * weight)
