@@ -18,7 +18,7 @@ from kind_tf.data import (
     normalize_uint8,
     patch_dataset,
 )
-from kind_tf.data.pipeline import numpy_augment
+from kind_tf.data.sampling import numpy_augment
 
 
 def write_pairs(root, stems, size=(32, 32), seed=0, low_ext=".png", high_ext=".png"):

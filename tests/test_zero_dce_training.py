@@ -16,7 +16,7 @@ import tensorflow as tf
 from PIL import Image
 
 from kind_tf.data.pairs import DataError
-from kind_tf.data.pipeline import Sampling
+from kind_tf.data.sampling import Sampling
 from kind_tf.data.unpaired import find_images, load_training_images, to_float, unpaired_dataset
 from kind_tf.losses.zero_reference import zero_dce_loss_terms, zero_dce_total_loss
 from kind_tf.training import ConfigError, TrainConfig, Trainer

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from kind_tf.backend import compile_function, to_numpy
 from kind_tf.data.pairs import Pair, normalize_uint8
-from kind_tf.data.pipeline import ArraySource
+from kind_tf.data.sampling import ArraySource
 
 CHANNELS = {"reflectance_low": slice(0, 3), "illumination_low": slice(3, 4),
             "reflectance_high": slice(4, 7), "illumination_high": slice(7, 8)}
@@ -43,16 +44,17 @@ def cache_key(decom_weights_file: str | os.PathLike, pairs: Sequence[Pair], vari
 
 def decompose(decom: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
     """A compiled full-image decomposition: normalised float32 [H, W, 3] → [H, W, 8]."""
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], reduce_retracing=True)
-    def forward(images):
+    def concatenated(images):
         reflectance, illumination = decom(images)
-        return tf.concat([reflectance, illumination], axis=-1)
+        return ops.concatenate([reflectance, illumination], axis=-1)
+
+    forward = compile_function(concatenated, [[None, None, None, 3]])
 
     def run(low: np.ndarray, high: np.ndarray) -> np.ndarray:
         if low.shape == high.shape:
-            out = forward(np.stack([low, high])).numpy()
+            out = to_numpy(forward(np.stack([low, high])))
             return np.concatenate([out[0], out[1]], axis=-1)
-        return np.concatenate([forward(low[None]).numpy()[0], forward(high[None]).numpy()[0]], axis=-1)
+        return np.concatenate([to_numpy(forward(low[None]))[0], to_numpy(forward(high[None]))[0]], axis=-1)
 
     return run
 

@@ -15,7 +15,7 @@ batches (the original's DataLoader also runs the last, partial batch).
 Images are decoded once (``prepare``) and kept resized as one uint8 array ``[N, size, size, 3]``
 (875 SICE images at 512: 690 MB; at 256: 172 MB). Batches are a pure function of (seed, step), like
 :mod:`kind_tf.data.pipeline`: epoch ``e`` visits every image once in the order of the permutation
-drawn with the stateless seed (seed, −1 − e) (:func:`~kind_tf.data.pipeline.image_index`), so a
+drawn from the run's seed (:func:`~kind_tf.data.sampling.image_index`), so a
 resumed run sees exactly the batches of an uninterrupted one and a distributed run feeds each replica
 its rows of the same global batch.
 """
@@ -27,11 +27,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from kind_tf.data.pairs import IMAGE_EXTENSIONS, DataError, _listing
-from kind_tf.data.pipeline import Sampling, image_index, step_batches
+from kind_tf.data.sampling import Sampling, image_index
 
 #: The original loader's training size (``lowlight_loader.size``).
 ORIGINAL_SIZE = 512
@@ -116,9 +115,17 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return (np.asarray(images) / 255.0).astype(np.float32)
 
 
+def unpaired_sample(images: np.ndarray, sampling: Sampling):
+    """global sample index k → ``{"images": float32 [S, S, 3]}`` in numpy (both trainers' data path)."""
+    def sample(k: int) -> dict[str, np.ndarray]:
+        return {"images": to_float(images[image_index(sampling, len(images), k)])}
+
+    return sample
+
+
 def unpaired_dataset(images: np.ndarray, sampling: Sampling, *, start_step: int, total_steps: int,
                      replica_batch: int | None = None, first_replica: int = 0, local_replicas: int = 1,
-                     prefetch: int = 2) -> tf.data.Dataset:
+                     prefetch: int = 2):
     """Batches ``{"images": float32 [b, S, S, 3]}`` of steps ``start_step … total_steps − 1``.
 
     Same addressing and sharding as :func:`kind_tf.data.pipeline.patch_dataset` (global sample
@@ -129,13 +136,18 @@ def unpaired_dataset(images: np.ndarray, sampling: Sampling, *, start_step: int,
     Args:
         images: uint8 ``[N, S, S, 3]`` (:func:`load_training_images`), kept in host memory.
     """
+    import tensorflow as tf
+
+    from kind_tf.data.pipeline import step_batches
+
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 [N, S, S, 3], got {images.dtype} {images.shape}")
-    num_images, height, width = images.shape[:3]
+    height, width = images.shape[1:3]
+    numpy_sample = unpaired_sample(images, sampling)
+
     def sample(k):
-        index = image_index(sampling, num_images, k)
-        image = tf.numpy_function(lambda i: to_float(images[int(i)]), [index], tf.float32, stateful=False)
+        image = tf.numpy_function(lambda k_: numpy_sample(int(k_))["images"], [k], tf.float32, stateful=False)
         image.set_shape([height, width, 3])
         return {"images": image}
 
@@ -145,4 +157,4 @@ def unpaired_dataset(images: np.ndarray, sampling: Sampling, *, start_step: int,
 
 
 __all__ = ["ORIGINAL_SIZE", "find_images", "read_resized", "load_images", "load_training_images", "to_float",
-           "unpaired_dataset"]
+           "unpaired_dataset", "unpaired_sample"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from kind_tf.training.config import ConfigError, StageRecipe
 
@@ -41,18 +41,21 @@ TORCH_CLIP_EPSILON = 1e-6
 OPTIMIZERS = ("adam", "torch_adam")
 
 
-def torch_clip_coefficient(grads: list[tf.Tensor], max_norm: float) -> tf.Tensor:
+def torch_clip_coefficient(grads: list[Any], max_norm: float) -> Any:
     """``min(max_norm / (‖grads‖₂ + 1e-6), 1)`` as torch's clip_grad_norm_ (float32 scalar).
 
     In a replica context of a multi-replica strategy the norm is that of the SUM over replicas (the
     gradient the optimiser applies: the trainer scales each replica's loss by 1 / global batch).
     """
-    grads = [tf.cast(g, tf.float32) for g in grads if g is not None]
-    context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
-        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    total = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads]))
-    return tf.minimum(tf.constant(max_norm, tf.float32) / (total + TORCH_CLIP_EPSILON), 1.0)
+    grads = [ops.cast(g, "float32") for g in grads if g is not None]
+    if keras.backend.backend() == "tensorflow":   # tf.distribute exists only there
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    total = ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads))
+    return ops.minimum(max_norm / (total + TORCH_CLIP_EPSILON), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="kind_tf")
@@ -92,13 +95,13 @@ class TorchAdam(keras.optimizers.Adam):
         grads = list(grads)
         if self.clip_global_norm is not None and grads:
             coefficient = torch_clip_coefficient(grads, self.clip_global_norm)
-            grads = [None if g is None else g * tf.cast(coefficient, g.dtype) for g in grads]
+            grads = [None if g is None else g * ops.cast(coefficient, g.dtype) for g in grads]
         return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
         # Per variable, after the all-reduce: torch's `grad = grad.add(p, alpha=weight_decay)`.
         if self.l2_weight_decay:
-            gradient = tf.cast(gradient, variable.dtype) + tf.cast(self.l2_weight_decay, variable.dtype) * variable
+            gradient = ops.cast(gradient, variable.dtype) + ops.cast(self.l2_weight_decay, variable.dtype) * variable
         super().update_step(gradient, variable, learning_rate)
 
     def get_config(self) -> dict[str, Any]:

@@ -30,16 +30,25 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from kind_tf.backend import to_numpy
 from kind_tf.convert.zero_dce_pth import CONFIG_FILE as ZERO_DCE_CONFIG_FILE
 from kind_tf.convert.zero_dce_pth import MODEL_NAME as ZERO_DCE_MODEL_NAME
 from kind_tf.convert.zero_dce_pth import WEIGHTS_FILE as ZERO_DCE_WEIGHTS_FILE
 from kind_tf.data.decomposition import CHANNELS, cached_decompositions, decompose
 from kind_tf.data.degrade import JpegDegradation, parse_degradation
 from kind_tf.data.pairs import find_pairs, load_pairs, normalize_uint8
-from kind_tf.data.pipeline import ImagePairSource, PatchSource, Sampling, patch_dataset
-from kind_tf.data.unpaired import find_images, load_images, load_training_images, to_float, unpaired_dataset
+from kind_tf.data.sampling import ImagePairSource, PatchSource, Sampling, sample_patch
+from kind_tf.data.unpaired import (
+    find_images,
+    load_images,
+    load_training_images,
+    to_float,
+    unpaired_dataset,
+    unpaired_sample,
+)
+from kind_tf.image_ops import Tensor
 from kind_tf.losses import kind as kind_losses
 from kind_tf.losses.registry import ORIGINAL, CombinedLoss, parse_spec
 from kind_tf.losses.zero_reference import EXPOSURE_PATCH_SIZE, zero_dce_loss_terms
@@ -65,22 +74,25 @@ class EvalResult:
     images: dict[str, np.ndarray] = field(default_factory=dict)   # name → [N, H, W, 3] float in [0, 1]
 
 
-def psnr_ssim(outputs: tf.Tensor, targets: tf.Tensor) -> tuple[float, float]:
-    """Mean tf.image PSNR / SSIM (max_val 1) of [N, H, W, C] batches, clipped to [0, 1]."""
-    outputs = tf.clip_by_value(tf.cast(outputs, tf.float32), 0.0, 1.0)
-    targets = tf.clip_by_value(tf.cast(targets, tf.float32), 0.0, 1.0)
+def psnr_ssim(outputs: Tensor, targets: Tensor) -> tuple[float, float]:
+    """Mean PSNR / SSIM (max_val 1) of [N, H, W, C] batches, clipped to [0, 1] (tf.image's on TensorFlow)."""
+    import tensorflow as tf
+
+    outputs = tf.clip_by_value(tf.cast(to_numpy(outputs), tf.float32), 0.0, 1.0)
+    targets = tf.clip_by_value(tf.cast(to_numpy(targets), tf.float32), 0.0, 1.0)
     return (float(tf.reduce_mean(tf.image.psnr(outputs, targets, max_val=1.0))),
             float(tf.reduce_mean(tf.image.ssim(outputs, targets, max_val=1.0))))
 
 
-def _gray3(single: np.ndarray | tf.Tensor) -> tf.Tensor:
-    return tf.concat([single] * 3, axis=-1)
+def _gray3(single: np.ndarray) -> np.ndarray:
+    return np.concatenate([single] * 3, axis=-1)
 
 
-def _row(*panels: tf.Tensor) -> np.ndarray:
+def _row(*panels: Tensor) -> np.ndarray:
     """Side-by-side panels [1, H, W, C] (C = 1 or 3) → [1, H, ΣW, 3] for an image summary."""
-    panels = [tf.cast(_gray3(p) if p.shape[-1] == 1 else p, tf.float32) for p in panels]
-    return tf.clip_by_value(tf.concat(panels, axis=2), 0.0, 1.0).numpy()
+    panels = [np.asarray(to_numpy(p), np.float32) for p in panels]
+    panels = [_gray3(p) if p.shape[-1] == 1 else p for p in panels]
+    return np.clip(np.concatenate(panels, axis=2), 0.0, 1.0)
 
 
 class Task:
@@ -123,11 +135,11 @@ class Task:
     def prepare(self, context: TaskContext) -> int:
         raise NotImplementedError
 
-    def transform(self, patch: tf.Tensor, draws: tf.Tensor) -> dict[str, tf.Tensor]:
+    def transform(self, patch: Tensor, draws: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def compute_losses(self, model: keras.Model, batch: dict[str, tf.Tensor], training: bool = True
-                       ) -> dict[str, tf.Tensor]:
+    def compute_losses(self, model: keras.Model, batch: dict[str, Tensor], training: bool = True
+                       ) -> dict[str, Tensor]:
         raise NotImplementedError
 
     def evaluate(self, model: keras.Model, ratios: tuple[float, ...]) -> EvalResult:
@@ -161,8 +173,16 @@ class Task:
             raise ConfigError(f"--degrade: {error}") from None
 
     # --- shared -----------------------------------------------------------------------------------
+    def sample_fn(self, sampling: Sampling) -> Callable[[int], dict[str, np.ndarray]]:
+        """global sample index k → this task's training sample in numpy: the one data path of both
+        trainers (tf.data wraps it on TensorFlow; the JAX trainer stacks it, kind_tf.data.sampling)."""
+        return lambda k: self.transform(*sample_patch(self.source, sampling, k))
+
     def build_inputs(self, sampling: Sampling, *, start_step: int, total_steps: int, replica_batch: int,
-                     first_replica: int = 0, local_replicas: int = 1) -> tf.data.Dataset:
+                     first_replica: int = 0, local_replicas: int = 1) -> Any:
+        """The tf.data pipeline of :meth:`sample_fn`'s samples (TensorFlow trainer)."""
+        from kind_tf.data.pipeline import patch_dataset
+
         return patch_dataset(self.source, sampling, self.transform, start_step=start_step,
                              total_steps=total_steps, replica_batch=replica_batch,
                              first_replica=first_replica, local_replicas=local_replicas)
@@ -203,7 +223,7 @@ class DecomTask(Task):
     def compute_losses(self, model, batch, training=True):
         reflectance_low, illumination_low = model(batch["low"], training=training)
         reflectance_high, illumination_high = model(batch["high"], training=training)
-        outputs = [tf.cast(x, tf.float32) for x in (reflectance_low, illumination_low,
+        outputs = [ops.cast(x, "float32") for x in (reflectance_low, illumination_low,
                                                      reflectance_high, illumination_high)]
         return kind_losses.decom_losses(batch["low"], batch["high"], *outputs)
 
@@ -308,20 +328,22 @@ class RestoreTask(FrozenDecomTask):
 
     def transform(self, patch, draws):
         maps = self.split(patch)
+        # R_high^1.2 (kind_losses.restore_target) in numpy: samples are made on the host (kind_tf.data.sampling).
+        target = np.power(maps["reflectance_high"], np.float32(kind_losses.RESTORE_TARGET_GAMMA), dtype=np.float32)
         return {"reflectance_low": maps["reflectance_low"], "illumination_low": maps["illumination_low"],
-                "target": kind_losses.restore_target(maps["reflectance_high"])}
+                "target": target}
 
     def compute_losses(self, model, batch, training=True):
-        restored = tf.cast(model([batch["reflectance_low"], batch["illumination_low"]], training=training),
-                           tf.float32)
+        restored = ops.cast(model([batch["reflectance_low"], batch["illumination_low"]], training=training),
+                            "float32")
         terms = (self.loss.terms(batch["target"], restored) if self.loss is not None
                  else kind_losses.restore_losses(restored, batch["target"]))
         if training and model.losses:
             # Regularisers the backbone adds in training calls (the improved U-Net's SAD, weighted by λ).
             # It is a batch-level scalar: repeat it per example, like the other (per-example) terms.
             terms = dict(terms)
-            sad = tf.cast(tf.add_n(model.losses), tf.float32)
-            terms["sad"] = tf.fill(tf.shape(terms["total"]), sad)
+            sad = ops.cast(sum(model.losses), "float32")
+            terms["sad"] = ops.zeros_like(terms["total"]) + sad
             terms["total"] = terms["total"] + terms["sad"]
         return terms
 
@@ -330,7 +352,7 @@ class RestoreTask(FrozenDecomTask):
         scores: dict[str, list[float]] = {}
         rows = []
         for maps in self.eval_maps:
-            maps = self.split(tf.constant(maps))
+            maps = self.split(ops.convert_to_tensor(maps))
             target = kind_losses.restore_target(maps["reflectance_high"])
             restored = model([maps["reflectance_low"], maps["illumination_low"]], training=False)
             for key, out in {"restored": restored, "input_reflectance": maps["reflectance_low"]}.items():
@@ -354,17 +376,19 @@ class AdjustTask(FrozenDecomTask):
     def transform(self, patch, draws):
         maps = self.split(patch)
         low, high = maps["illumination_low"], maps["illumination_high"]
-        ratio = kind_losses.adjust_ratio(low, high)
-        brighten = tf.equal(tf.math.floormod(draws[3], 2), 0)
-        ones = tf.ones_like(low)
+        # kind_losses.adjust_ratio, mean(I_low / (I_high + ε)), in numpy on the host sample (float32 sums).
+        epsilon = np.float32(kind_losses.ADJUST_RATIO_EPSILON)
+        ratio = np.mean(low / (high + epsilon), dtype=np.float32)
+        brighten = int(draws[3]) % 2 == 0
+        ones = np.ones_like(low)
         return {
-            "illumination": tf.where(brighten, low, high),
-            "ratio_map": tf.where(brighten, ones * (1.0 / ratio + kind_losses.ADJUST_RATIO_EPSILON), ones * ratio),
-            "target": tf.where(brighten, high, low),
+            "illumination": low if brighten else high,
+            "ratio_map": ones * (np.float32(1.0) / ratio + epsilon) if brighten else ones * ratio,
+            "target": high if brighten else low,
         }
 
     def compute_losses(self, model, batch, training=True):
-        adjusted = tf.cast(model([batch["illumination"], batch["ratio_map"]], training=training), tf.float32)
+        adjusted = ops.cast(model([batch["illumination"], batch["ratio_map"]], training=training), "float32")
         if self.loss is not None:
             return self.loss.terms(batch["target"], adjusted)
         return kind_losses.adjust_losses(adjusted, batch["target"])
@@ -374,17 +398,17 @@ class AdjustTask(FrozenDecomTask):
         scores: dict[str, list[float]] = {}
         rows = []
         for maps in self.eval_maps:
-            maps = self.split(tf.constant(maps))
+            maps = self.split(ops.convert_to_tensor(maps))
             low, high = maps["illumination_low"], maps["illumination_high"]
             ratio = kind_losses.adjust_ratio(low, high)[:, None, None, None]
-            brightened = model([low, tf.ones_like(low) * (1.0 / ratio + kind_losses.ADJUST_RATIO_EPSILON)],
+            brightened = model([low, ops.ones_like(low) * (1.0 / ratio + kind_losses.ADJUST_RATIO_EPSILON)],
                                training=False)
-            darkened = model([high, tf.ones_like(high) * ratio], training=False)
+            darkened = model([high, ops.ones_like(high) * ratio], training=False)
             for key, (out, ref) in {"brighten": (brightened, high), "darken": (darkened, low)}.items():
                 psnr, ssim = psnr_ssim(out, ref)
                 scores.setdefault(f"{key}/psnr", []).append(psnr)
                 scores.setdefault(f"{key}/ssim", []).append(ssim)
-            fixed = [model([low, tf.ones_like(low) * r], training=False) for r in ratios]
+            fixed = [model([low, ops.ones_like(low) * r], training=False) for r in ratios]
             rows.append(_row(low, *fixed, high))
         result.metrics = {key: float(np.mean(values)) for key, values in scores.items()}
         if rows:
@@ -446,6 +470,9 @@ class ZeroDCETask(Task):
         torch_default_init(model, np.random.default_rng(self.seed))
         return model
 
+    def sample_fn(self, sampling):
+        return unpaired_sample(self.images, sampling)
+
     def build_inputs(self, sampling, *, start_step, total_steps, replica_batch, first_replica=0,
                      local_replicas=1):
         return unpaired_dataset(self.images, sampling, start_step=start_step, total_steps=total_steps,
@@ -453,13 +480,13 @@ class ZeroDCETask(Task):
                                 local_replicas=local_replicas)
 
     @staticmethod
-    def forward(model: keras.Model, images: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    def forward(model: keras.Model, images: Tensor, training: bool = False) -> tuple[Tensor, Tensor]:
         """(enhanced, A), both float32. Under mixed precision DCE-Net runs in the compute dtype but the
         curve iterations are redone in float32 (as the losses and the inference path use them)."""
-        images = tf.cast(images, tf.float32)
+        images = ops.cast(images, "float32")
         enhanced, curve = model(images, training=training, return_curve=True)
-        if enhanced.dtype != tf.float32:
-            curve = tf.cast(curve, tf.float32)
+        if enhanced.dtype != images.dtype:
+            curve = ops.cast(curve, "float32")
             enhanced = apply_curve(images, curve, model.iterations)
         return enhanced, curve
 
@@ -470,22 +497,22 @@ class ZeroDCETask(Task):
         # Every term of the original is a mean over the batch of per-image values of equal weight, so
         # the batch mean repeated per example is exact: the trainer's compute_average_loss (sum / global
         # batch) then gives this replica's share, and the replicas' sum is the global batch's mean.
-        rows = tf.shape(images)[0]
-        return {name: tf.fill([rows], value) for name, value in terms.items()}
+        zeros = ops.zeros_like(ops.mean(images, axis=(1, 2, 3)))   # [rows]
+        return {name: zeros + value for name, value in terms.items()}
 
     def evaluate(self, model, ratios):
         result = EvalResult()
         scores: dict[str, list[float]] = {}
         rows = []
         for image, _ in self.eval_pairs:
-            images = tf.constant(to_float(image[None]))
+            images = ops.convert_to_tensor(to_float(image[None]))
             enhanced, curve = self.forward(model, images)
             terms = zero_dce_loss_terms(images, enhanced, curve)
             for name, value in terms.items():
                 scores.setdefault(f"loss/{name}", []).append(float(value))
-            clipped = tf.clip_by_value(enhanced, 0.0, 1.0)
-            scores.setdefault("brightness/input", []).append(float(tf.reduce_mean(images)))
-            scores.setdefault("brightness/enhanced", []).append(float(tf.reduce_mean(clipped)))
+            clipped = ops.clip(enhanced, 0.0, 1.0)
+            scores.setdefault("brightness/input", []).append(float(ops.mean(images)))
+            scores.setdefault("brightness/enhanced", []).append(float(ops.mean(clipped)))
             rows.append(_row(images, clipped, (1.0 - curve) / 2.0))
         result.metrics = {key: float(np.mean(values)) for key, values in scores.items()}
         if rows:

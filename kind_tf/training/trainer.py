@@ -1,16 +1,21 @@
 """The one generic trainer: runs any :class:`~kind_tf.training.tasks.Task` under any strategy.
 
+The loop is the same on every Keras backend; what differs — the step, the checkpoint format and the
+scalar log — is the engine's (:mod:`kind_tf.training.engines`: TensorFlow with tf.distribute, or JAX).
+
 Run folder layout (``--run-dir RUN``)::
 
     RUN/<stage>/config.json   the resolved options and recipe of the stage's run
-    RUN/<stage>/ckpt/         tf.train.Checkpoint (model, optimizer, step, seed) + CheckpointManager
-    RUN/<stage>/tb/           TensorBoard: every loss term, lr, steps/s, eval metrics, images
+    RUN/<stage>/ckpt/         TensorFlow: tf.train.Checkpoint (model, optimizer, step, seed) + CheckpointManager;
+                              JAX: checkpoint.npz (the same state, written atomically)
+    RUN/<stage>/tb/           TensorBoard (TensorFlow): every loss term, lr, steps/s, eval metrics, images
+    RUN/<stage>/scalars.csv   the same scalars on JAX (step,name,value), images in RUN/<stage>/images/
     RUN/weights/              every stage's exported weights (kind_tf.weights; KinD.from_weights loads it)
     RUN/weights_zero_dce/     the zerodce stage's exported weights (load_zero_dce / enhance.py --model zerodce)
     RUN/cache/                cached decompositions of the training set (restore / adjust stages)
 
 Re-running the same command resumes from ``RUN/<stage>/ckpt``. Training batches are a pure function
-of (seed, step) (see :mod:`kind_tf.data.pipeline`), so a resumed run sees exactly the batches of an
+of (seed, step) (see :mod:`kind_tf.data.sampling`), so a resumed run sees exactly the batches of an
 uninterrupted one, and the Adam state, step and seed come back from the checkpoint.
 """
 
@@ -19,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import signal
 import sys
 import time
@@ -29,13 +33,12 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from tqdm.auto import tqdm
 
-from kind_tf.data.pipeline import Sampling
+from kind_tf.data.sampling import Sampling
 from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
+from kind_tf.training.engines import make_engine
 from kind_tf.training.optimizers import build_optimizer
-from kind_tf.training.strategy import is_chief, make_strategy, worker_id
 from kind_tf.training.tasks import Task, TaskContext, make_task, psnr_ssim
 from kind_tf.weights import STAGES, has_stage, load_stage, save_weights
 
@@ -115,19 +118,19 @@ class Trainer:
     Args:
         config: the options (see :class:`TrainConfig`).
         task: the stage's Task (default: ``make_task(config.stage)``).
-        strategy: a ``tf.distribute.Strategy`` (default: ``make_strategy(config.strategy)``).
+        strategy: a ``tf.distribute.Strategy`` (TensorFlow backend; default: ``make_strategy(config.strategy)``).
     """
 
-    def __init__(self, config: TrainConfig, task: Task | None = None,
-                 strategy: tf.distribute.Strategy | None = None):
+    def __init__(self, config: TrainConfig, task: Task | None = None, strategy: Any = None):
         self.config = config
         self.recipe = config.recipe()
         self.task = task or make_task(config.stage)
-        self.strategy = strategy or make_strategy(config.strategy)
-        self.chief = is_chief(self.strategy)
         self.run_dir = Path(config.run_dir)
         self.stage_dir = self.run_dir / config.stage
         self.weights_dir = self.run_dir / self.task.weights_folder
+        self.strategy_override = strategy
+        self.engine = make_engine(self)
+        self.chief = self.engine.chief
         self._pipeline = None
 
     # ------------------------------------------------------------------------------------------------
@@ -193,66 +196,45 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        config, recipe, task, strategy = self.config, self.recipe, self.task, self.strategy
-        replicas = strategy.num_replicas_in_sync
-        if recipe.batch_size % replicas:
-            raise ConfigError(f"--batch-size {recipe.batch_size} is not divisible by the {replicas} replicas")
+        config, recipe, task, engine = self.config, self.recipe, self.task, self.engine
+        if recipe.batch_size % engine.replicas:
+            raise ConfigError(f"--batch-size {recipe.batch_size} is not divisible by the {engine.replicas} replicas")
         context = TaskContext(config=config, recipe=recipe, run_dir=self.run_dir, weights_dir=self.weights_dir,
                               progress=self._progress)
         task.degradation(context)   # --degrade on a stage that cannot use it fails before any work
         num_examples = task.prepare(context)   # frozen networks (cached decompositions) stay float32
         if config.mixed_precision:
-            policy = "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
-            keras.mixed_precision.set_dtype_policy(policy)
+            keras.mixed_precision.set_dtype_policy(engine.mixed_precision_policy())
         steps_per_epoch = max(num_examples // recipe.batch_size, 1)
         total_steps = recipe.steps if recipe.steps is not None else recipe.epochs * steps_per_epoch
         sampling = Sampling(seed=config.seed, global_batch=recipe.batch_size, patch_size=recipe.patch_size,
                             steps_per_epoch=steps_per_epoch)
 
         keras.utils.set_random_seed(config.seed)
-        with strategy.scope():
-            model = task.build_model()
+
+        def make_optimizer():
             optimizer = build_optimizer(recipe, learning_rate_schedule(recipe, steps_per_epoch, total_steps),
                                         beta_1=ADAM_BETA_1, beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON)
             if config.mixed_precision and keras.mixed_precision.dtype_policy().name == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            optimizer.build(model.trainable_variables)
-            step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
-                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-            seed = tf.Variable(config.seed, dtype=tf.int64, trainable=False, name="seed",
-                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step, seed=seed)
+            return optimizer
+
+        model, optimizer = engine.build(task.build_model, make_optimizer, config.seed)
         ckpt_dir = self.stage_dir / "ckpt"
-        write_dir = ckpt_dir if self.chief else self.stage_dir / f"ckpt-tmp-{worker_id(strategy)}"
-        manager = tf.train.CheckpointManager(checkpoint, str(write_dir), max_to_keep=self.config.keep_checkpoints,
-                                             step_counter=step)
-        latest = tf.train.latest_checkpoint(str(ckpt_dir))
+        latest, start_step, saved_seed = engine.restore()
         if latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
-            self._check_resume_config(int(seed.numpy()))
-            log.info("resumed %s from %s (step %d)", task.name, latest, int(step.numpy()))
+            self._check_resume_config(saved_seed)
+            log.info("resumed %s from %s (step %d)", task.name, latest, start_step)
         elif config.init_weights:
             task.initialize(model, Path(config.init_weights))
             log.info("initialised %s from %s", task.name, config.init_weights)
-        start_step = int(step.numpy())
         if self.chief:
             config.write(self.stage_dir / "config.json")
-
-        def input_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
-            local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
-            return task.build_inputs(
-                sampling, start_step=start_step, total_steps=total_steps,
-                replica_batch=input_context.get_per_replica_batch_size(recipe.batch_size),
-                first_replica=input_context.input_pipeline_id * local, local_replicas=local)
-
-        train_step = self._make_train_step(model, optimizer, step, recipe.batch_size)
-        writer = (tf.summary.create_file_writer(str(self.stage_dir / "tb")) if self.chief
-                  else tf.summary.create_noop_writer())
+        scalar_log = engine.scalar_log()
 
         def save(at_step: int) -> str | None:
-            path = manager.save(checkpoint_number=at_step)
-            if not self.chief:
-                shutil.rmtree(write_dir, ignore_errors=True)
+            path = engine.save(at_step)
+            if path is None:
                 return None
             self._export(model, at_step)
             return path
@@ -260,15 +242,13 @@ class Trainer:
         def evaluate(at_step: int, images: bool) -> dict[str, float]:
             if not self.chief or not task.eval_pairs:
                 return {}
+            engine.sync()
             result = task.evaluate(model, config.eval_ratios)
             metrics = {**result.metrics, **self._pipeline_eval(model)}
-            with writer.as_default(step=at_step):
-                for name, value in metrics.items():
-                    tf.summary.scalar(f"eval/{name}", value)
-                if images:
-                    for name, value in result.images.items():
-                        tf.summary.image(name, value, max_outputs=len(value))
-            writer.flush()
+            scalar_log.scalars(at_step, {f"eval/{name}": value for name, value in metrics.items()})
+            if images:
+                scalar_log.images(at_step, result.images)
+            scalar_log.flush()
             return metrics
 
         result = TrainResult(stage=task.name, status="completed", start_step=start_step, final_step=start_step,
@@ -278,8 +258,7 @@ class Trainer:
             result.checkpoint = latest
             return result
 
-        dataset = strategy.distribute_datasets_from_function(input_fn)
-        iterator = iter(dataset)
+        engine.start(sampling, start_step, total_steps, recipe.batch_size)
         image_every = config.image_every or config.eval_every
         current, last_saved = start_step, start_step
         timed_steps, timed_since = 0, None
@@ -288,7 +267,7 @@ class Trainer:
                    disable=not config.progress, mininterval=1.0 if sys.stderr.isatty() else 30.0)
         with _SignalCatcher() as signals, bar:
             while current < total_steps:
-                values = {name: float(value) for name, value in train_step(iterator).items()}
+                values = engine.step()
                 if not all(math.isfinite(v) for v in values.values()):
                     bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
                     where = (f"last good checkpoint: step {last_saved} in {ckpt_dir}" if last_saved > 0
@@ -305,12 +284,11 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{running:.4f}", refresh=False)
                 if current % config.log_every == 0 or current == total_steps:
-                    with writer.as_default(step=current):
-                        for name, value in values.items():
-                            tf.summary.scalar(f"loss/{name}", value)
-                        tf.summary.scalar("lr", float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
-                        if timed_steps:
-                            tf.summary.scalar("steps_per_second", timed_steps / (time.perf_counter() - timed_since))
+                    scalars = {f"loss/{name}": value for name, value in values.items()}
+                    scalars["lr"] = float(learning_rate_at(optimizer, current))
+                    if timed_steps:
+                        scalars["steps_per_second"] = timed_steps / (time.perf_counter() - timed_since)
+                    scalar_log.scalars(current, scalars)
                 if current % config.save_every == 0:
                     result.checkpoint = save(current)
                     last_saved = current
@@ -323,41 +301,23 @@ class Trainer:
                 result.checkpoint = save(current)
             if result.status == "completed" and current % config.eval_every:
                 result.eval_metrics = evaluate(current, images=True)
-        writer.flush()
+        scalar_log.flush()
         result.final_step = current
         if timed_steps:
             result.steps_per_second = timed_steps / (time.perf_counter() - timed_since)
         return result
 
-    def _make_train_step(self, model: keras.Model, optimizer, step: tf.Variable, global_batch: int):
-        task, strategy = self.task, self.strategy
-        variables = model.trainable_variables
 
-        def compute(batch):
-            with tf.GradientTape() as tape:
-                terms = task.compute_losses(model, batch, training=True)
-                losses = {name: tf.nn.compute_average_loss(value, global_batch_size=global_batch)
-                          for name, value in terms.items()}
-                loss = losses["total"]
-                scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
-            return losses, tape.gradient(scaled, variables)
+def learning_rate_at(optimizer: keras.optimizers.Optimizer, step: int) -> float:
+    """The learning rate of the step after ``step`` finished steps (the optimizer's schedule or constant).
 
-        if self.config.jit:
-            compute = tf.function(compute, jit_compile=True)
-
-        def replica_step(batch):
-            losses, grads = compute(batch)
-            optimizer.apply_gradients(zip(grads, variables))
-            return losses
-
-        @tf.function
-        def train_step(iterator):
-            losses = strategy.run(replica_step, args=(next(iterator),))
-            step.assign_add(1)
-            return {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                    for name, value in losses.items()}
-
-        return train_step
+    Read from the schedule rather than ``optimizer.learning_rate``, whose iteration counter lives in
+    the JAX engine's jitted state until the next sync."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    rate = inner._learning_rate
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        rate = rate(step)
+    return float(keras.ops.convert_to_numpy(rate))
 
 
 def train(config: TrainConfig) -> TrainResult:
