@@ -1,68 +1,13 @@
 #!/usr/bin/env python
-"""Evaluate enhancement methods on a paired (low/ + high/) or plain folder of images.
+"""Evaluate enhancement methods on a folder of images: ``python evaluate.py --method NAME[,NAME] --data DIR``.
 
-    python evaluate.py --method gamma,he,clahe --data ../shared/data/sice_pairs/eval --out eval/
-    python evaluate.py --method kind --ratio 5.0 --ratio auto --ratio gt-mean --weights DIR --data DIR
-    python evaluate.py --method kind --method zerodce --weights kind=DIR --weights zerodce=DIR2 --data photos/
-
-A folder with low/ and high/ (paired by file name) gets PSNR, SSIM, LOE and NIQE; any other folder of
-images gets the no-reference metrics NIQE and LOE. LOE always compares the enhanced image with the
-method's input. Writes per_image.csv, summary.json, summary.md and comparison grids to --out.
-Exit codes: 0 done, 2 a user error (one 'error:' line), 130 interrupted.
+A thin wrapper: the command is :mod:`kind_tf.cli.evaluate` (also installed as ``kind-tf evaluate``);
+``python evaluate.py --help`` lists the methods, metrics and options.
 """
 
-from __future__ import annotations
-
-import argparse
-import os
-import shlex
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# For the help text only (importing kind_tf.evaluation would load TensorFlow); the library validates names.
-METHODS = ("kind", "zerodce", "identity", "gamma", "he", "clahe")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", action="append", required=True, metavar="NAME",
-                        help=f"method(s) to evaluate, repeatable or comma-separated: {', '.join(METHODS)}")
-    parser.add_argument("--data", required=True, metavar="DIR",
-                        help="folder with low/ and high/ (paired by file name), or a folder of images (no reference)")
-    parser.add_argument("--weights", action="append", metavar="[METHOD=]DIR",
-                        help="weights folder of the learned method (default: checkpoints/kind, checkpoints/zero_dce); "
-                             "with both kind and zerodce use kind=DIR and zerodce=DIR")
-    parser.add_argument("--ratio", action="append", metavar="R",
-                        help="KinD ratio protocol(s), repeatable or comma-separated: a fixed number "
-                             "(default: the weights' recipe), "
-                             "'auto' (from the input) or 'gt-mean' (from the ground truth: a diagnostic)")
-    parser.add_argument("--out", default="evaluation", metavar="DIR", help="output folder (default: evaluation/)")
-    parser.add_argument("--grid", type=int, default=4, metavar="N",
-                        help="comparison grids for the first N images (default 4; 0 for none)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate only the first N images")
-    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
-                        help="compute precision of the learned networks (default float32; bfloat16 is several "
-                             "times faster on CPUs with AMX/AVX512-BF16, PSNR change < 0.01 dB)")
-    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
-    parser.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
-                        help="KinD: --fusion ends with the original's fusion with the input, --no-fusion returns "
-                             "R_restored × I_adjusted; default: the weights' recipe")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    from kind_tf._quiet import start_backend
-
-    start_backend(args.verbose)
-    from kind_tf.evaluation import main as run
-
-    return run(args.method, args.data, command=shlex.join(["python", "evaluate.py", *argv]),
-               weights=args.weights, ratio=args.ratio, out=args.out, grid=args.grid, limit=args.limit,
-               precision=args.precision, fusion=args.fusion)
-
+from kind_tf.cli.evaluate import build_parser, main  # noqa: F401  (build_parser: the script's parser, as before)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -222,21 +222,33 @@ def make_runs(methods: Sequence[str], protocols: Sequence[tuple[str, float | Non
 
 
 def parse_weights(values: Sequence[str] | None, methods: Sequence[str]) -> dict[str, Path]:
-    """``--weights DIR`` (the one learned method asked for) or ``--weights kind=DIR --weights zerodce=DIR``."""
+    """``--weights DIR`` (the one learned method asked for) or ``--weights kind=DIR --weights zerodce=DIR``.
+
+    A DIR may also be a preset name (``kind-sice``; :mod:`kind_tf.presets`), resolved to its shipped folder.
+    """
     learned = [m for m in methods if m in LEARNED_METHODS]
     weights: dict[str, Path] = {}
     for value in values or ():
         method, sep, path = value.partition("=")
         if sep and method in LEARNED_METHODS:
-            weights[method] = Path(path)
+            weights[method] = _weights_folder(path)
         elif len(learned) == 1:
-            weights[learned[0]] = Path(value)
+            weights[learned[0]] = _weights_folder(value)
         elif not learned:
             raise EvaluationError(f"--weights {value}: no learned method (kind, zerodce) requested")
         else:
             raise EvaluationError(f"--weights {value}: several learned methods requested, "
                                   "say which with --weights kind=DIR --weights zerodce=DIR")
     return weights
+
+
+def _weights_folder(value: str) -> Path:
+    from kind_tf.presets import UnknownPresetError, resolve_weights
+
+    try:
+        return resolve_weights(value)
+    except UnknownPresetError as error:
+        raise EvaluationError(f"--weights: {error}") from None
 
 
 # -------------------------------------------------------------------------------------------------- data
@@ -316,15 +328,15 @@ def load_method(method: str, weights: Path | None = None, precision: str = "floa
         except ImportError as error:
             raise EvaluationError(f"--method {method}: {error}") from None
         return baseline
-    from kind_tf.inference import KinD, ZeroDCE, default_weights_dir, default_zero_dce_weights_dir
+    from kind_tf.inference import KinD, ZeroDCE
     from kind_tf.weights import WeightsError
 
     if method == "kind":
-        weights = weights or default_weights_dir()
+        weights = weights or _default_weights(method)
         hint = ("train them (python train.py ...) or convert the original release "
                 "(python -m kind_tf.convert kind-tf1 ...), then pass --weights DIR")
     elif method == "zerodce":
-        weights = weights or default_zero_dce_weights_dir()
+        weights = weights or _default_weights(method)
         hint = ("convert the official release (python -m kind_tf.convert zero-dce-pth Epoch99.pth --out DIR), "
                 "then pass --weights DIR")
     else:
@@ -827,9 +839,10 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
 
 
 def _default_weights(method: str) -> Path:
-    from kind_tf.inference import default_weights_dir, default_zero_dce_weights_dir
+    """The method's shipped preset (kind-sice, zero-dce-sice), found wherever kind-tf is installed."""
+    from kind_tf.presets import default_preset, preset_dir
 
-    return default_weights_dir() if method == "kind" else default_zero_dce_weights_dir()
+    return preset_dir(default_preset(method).name)
 
 
 def main(methods: Sequence[str], data: str, command: str, **options: Any) -> int:

@@ -135,12 +135,18 @@ def _write(archive: keras.export.ExportArchive, out_dir: str | os.PathLike) -> P
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kind_tf.export", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "python -m kind_tf.export") -> int:
+    """Run the export command line (also ``kind-tf export``); returns the exit code (0 done, 2 a user error)."""
+    from kind_tf.cli import script_help
+    from kind_tf.presets import UnknownPresetError, default_preset, preset_dir, preset_names, resolve_weights
+
+    presets = ", ".join(preset_names())
+    parser = argparse.ArgumentParser(prog=prog, description=script_help(__doc__, "-m kind_tf.export", prog),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     kind = commands.add_parser("kind", help="the whole KinD pipeline with the 'enhance' signature")
-    kind.add_argument("--weights", default=None, help="kind-tf weights folder (default: checkpoints/kind)")
+    kind.add_argument("--weights", default=None,
+                      help=f"kind-tf weights folder or preset ({presets}; default: kind-sice, checkpoints/kind)")
     kind.add_argument("--out", required=True, help="SavedModel folder to create")
     kind.add_argument("--dtype", default="float32", choices=["float32", "uint8"])
     kind.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
@@ -148,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
                            "default: the weights' recipe")
     stage = commands.add_parser("stage", help="one KinD stage network with a 'serve' signature")
     stage.add_argument("--stage", required=True, choices=STAGES)
-    stage.add_argument("--weights", default=None, help="kind-tf weights folder (default: checkpoints/kind)")
+    stage.add_argument("--weights", default=None,
+                       help=f"kind-tf weights folder or preset ({presets}; default: kind-sice, checkpoints/kind)")
     stage.add_argument("--out", required=True)
     zero_dce = commands.add_parser("zerodce", help="Zero-DCE++ as a SavedModel (--out) and/or TFLite (--tflite)")
-    zero_dce.add_argument("--weights", default=None, help="Zero-DCE++ weights folder (default: checkpoints/zero_dce)")
+    zero_dce.add_argument("--weights", default=None,
+                          help=f"Zero-DCE++ weights folder or preset ({presets}; "
+                               "default: zero-dce-sice, checkpoints/zero_dce)")
     zero_dce.add_argument("--out", default=None, help="SavedModel folder to create")
     zero_dce.add_argument("--tflite", default=None, help="TFLite file to write")
     args = parser.parse_args(argv)
@@ -162,19 +171,21 @@ def main(argv: list[str] | None = None) -> int:
     except BackendError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.command in ("kind", "stage") and args.weights is None:
-        from kind_tf.inference import default_weights_dir
-
-        args.weights = default_weights_dir()
+    try:
+        method = "zerodce" if args.command == "zerodce" else "kind"
+        weights = preset_dir(default_preset(method).name) if args.weights is None else resolve_weights(args.weights)
+    except UnknownPresetError as error:
+        print(f"error: --weights: {error}", file=sys.stderr)
+        return 2
     try:
         if args.command == "kind":
-            out = export_kind(KinD.from_weights(args.weights, fusion=args.fusion), args.out, args.dtype)
+            out = export_kind(KinD.from_weights(weights, fusion=args.fusion), args.out, args.dtype)
         elif args.command == "zerodce":
-            from kind_tf.inference import ZeroDCE, default_zero_dce_weights_dir
+            from kind_tf.inference import ZeroDCE
 
             if not (args.out or args.tflite):
                 raise ValueError("give --out DIR (SavedModel) and/or --tflite FILE")
-            model = ZeroDCE.from_weights(args.weights or default_zero_dce_weights_dir()).model
+            model = ZeroDCE.from_weights(weights).model
             written = []
             if args.out:
                 written.append(export_zero_dce(model, args.out))
@@ -182,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 written.append(export_zero_dce_tflite(model, args.tflite))
             out = ", ".join(map(str, written))
         else:
-            out = export_stage(load_stage(args.weights, args.stage), args.stage, args.out)
+            out = export_stage(load_stage(weights, args.stage), args.stage, args.out)
     except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

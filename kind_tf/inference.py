@@ -418,8 +418,10 @@ def parse_ratio(ratio: RatioArg) -> float:
 
 
 def default_weights_dir() -> Path:
-    """The shipped weights: ``checkpoints/kind`` beside the package (a source checkout)."""
-    return Path(__file__).resolve().parents[1] / "checkpoints" / "kind"
+    """The shipped KinD weights (preset kind-sice), wherever kind-tf is installed."""
+    from kind_tf.presets import preset_dir
+
+    return preset_dir("kind-sice")
 
 
 class ZeroDCE:
@@ -480,4 +482,7 @@ def _clipped_curve(images: Tensor, curve_map: Tensor, iterations: int) -> Tensor
 
 
 def default_zero_dce_weights_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "checkpoints" / "zero_dce"
+    """The shipped Zero-DCE++ weights (preset zero-dce-sice), wherever kind-tf is installed."""
+    from kind_tf.presets import preset_dir
+
+    return preset_dir("zero-dce-sice")

@@ -5,8 +5,9 @@ Markers (registered in setup.cfg's [tool:pytest], the one place pytest is config
 - ``slow``: tests that take more than about 10 s on a 2-core CPU — the notebook executions
   (test_notebooks.py), the parity runs over the full-size golden images (test_parity.py, test_tiling.py),
   tests that start enhance.py / train.py / ``python -m kind_tf.export`` / a SavedModel reload in a fresh
-  process (test_enhance_cli.py, test_recipe.py, test_export.py, test_training.py), multi-strategy training
-  and the XLA-compiled pipeline (test_performance.py). CI runs everything (``python -m pytest tests``);
+  process (test_enhance_cli.py, test_recipe.py, test_export.py, test_training.py), building the wheel and
+  running ``kind-tf`` from a fresh virtualenv (test_wheel.py), multi-strategy training and the XLA-compiled
+  pipeline (test_performance.py). CI runs everything (``python -m pytest tests``);
   ``python -m pytest tests -m "not slow"`` is the fast inner loop.
 
 A test that gets slower than that belongs under the marker; ``--durations=20`` shows the slowest ones.

@@ -11,8 +11,11 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kind_tf.convert", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "python -m kind_tf.convert") -> int:
+    """Run the converter command line (also ``kind-tf convert``); returns the exit code (0 done, 2 a user error)."""
+    from kind_tf.cli import script_help
+
+    parser = argparse.ArgumentParser(prog=prog, description=script_help(__doc__, "-m kind_tf.convert", prog),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     kind = commands.add_parser("kind-tf1", help="original KinD TF1 checkpoints → kind-tf weights folder")

@@ -1,0 +1,201 @@
+"""Enhance dark photos with kind-tf (enhance.py and ``kind-tf enhance`` both run this module's main()).
+
+    python enhance.py                       # the bundled sample → enhanced/
+    python enhance.py photos/ a.jpg "b/*.png" -o out/ --ratio auto --save-intermediates
+    python enhance.py photos/ --precision bfloat16          # ~4x faster on CPUs with AVX512_BF16/AMX
+    python enhance.py photos/ --weights zero-dce-sice       # a shipped preset (or any weights folder)
+
+Speed options (measured in benchmarks/README.md): --precision bfloat16 runs the networks in bfloat16
+(outputs stay float32; PSNR change < 0.01 dB); --threads / --inter-op-threads size TensorFlow's CPU
+thread pools (default: TensorFlow's, one thread per core); --io-workers overlaps decoding and PNG
+writing with the model; --jit compiles with XLA (slower on CPU, off by default).
+Exit codes: 0 done, 1 some input could not be enhanced (one 'error:' line each), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from kind_tf.cli import script_help
+from kind_tf.presets import (
+    UnknownPresetError,
+    default_preset,
+    describe_presets,
+    method_names,
+    preset_dir,
+    preset_names,
+    preset_of,
+    resolve_weights,
+)
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SCRIPT = "enhance.py"
+
+NO_WEIGHTS_HELP = (
+    "no weights found at {path}. Get weights by training them "
+    "(python train.py --stage decom|restore|adjust --data DIR --run-dir RUN; weights land in RUN/weights) "
+    "or by converting the original KinD release "
+    "(python -m kind_tf.convert kind-tf1 --decom DIR --adjust DIR [--restore DIR] --out DIR), "
+    "then pass --weights DIR."
+)
+
+ZERO_DCE_HELP = (
+    "no Zero-DCE++ weights found at {path}. Train them (python train.py --stage zerodce --data DIR) or convert "
+    "the official release (python -m kind_tf.convert zero-dce-pth Epoch99.pth --out DIR), then pass --weights DIR."
+)
+
+
+def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
+    """enhance's options; ``prog`` names the command in usage lines and examples (enhance.py or kind-tf enhance)."""
+    methods = method_names()
+    defaults = ", ".join(f"{default_preset(m).name} for {m}" for m in methods)
+    parser = argparse.ArgumentParser(prog=prog, description=script_help(__doc__, SCRIPT, prog),
+                                     epilog=f"methods (--model): {', '.join(methods)}\n"
+                                            f"presets (--weights NAME, shipped with kind-tf):\n{describe_presets()}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="*", help="image files, folders or glob patterns (default: bundled sample)")
+    parser.add_argument("-o", "--out-dir", default="enhanced", help="output folder (default: enhanced/)")
+    parser.add_argument("--ratio", default=None,
+                        help="brightening ratio for KinD's adjust net, or 'auto' (per image, the ratio giving the "
+                             "output mean brightness 0.49, found on the image alone); default: the weights' recipe "
+                             "(the shipped weights: auto; converted original weights: 5.0)")
+    parser.add_argument("--weights", default=None, metavar="PRESET|DIR",
+                        help=f"a preset ({', '.join(preset_names())}; listed below) or a weights folder "
+                             f"(default: the method's preset: {defaults})")
+    parser.add_argument("--model", default=None, choices=methods,
+                        help=f"the method: {', '.join(methods)} (default: the --weights preset's, else {methods[0]}); "
+                             "zerodce is Zero-DCE++ (--ratio and tiling do not apply)")
+    parser.add_argument("--save-intermediates", action="store_true",
+                        help="also save R, I, restored R, adjusted I and a side-by-side grid")
+    parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="skip inputs whose output PNG already exists (resume an interrupted folder run)")
+    parser.add_argument("--tile", type=int, default=None,
+                        help="process in tiles of this many pixels (multiple of 16); default: automatic "
+                             "when the image would exceed --max-memory")
+    parser.add_argument("--tile-overlap", type=int, default=None,
+                        help="context pixels around each tile (multiple of 16, default 160 > receptive field)")
+    parser.add_argument("--max-memory", type=float, default=None,
+                        help="activation memory budget in MB that triggers automatic tiling (default 1500)")
+    parser.add_argument("--no-normalize", action="store_true",
+                        help="skip the original's per-image min-max stretch of the input")
+    parser.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                        help="KinD: --fusion ends with the original evaluate.py's fusion with the input, --no-fusion "
+                             "returns R_restored × I_adjusted (the paper's recomposition); default: the weights' "
+                             "recipe (the shipped weights: --no-fusion; converted original weights: --fusion)")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                        help="network compute precision (default float32); bfloat16 is several times faster "
+                             "on CPUs with AVX512_BF16/AMX, outputs stay float32")
+    parser.add_argument("--mixed-precision", dest="precision", action="store_const", const="bfloat16",
+                        help="same as --precision bfloat16")
+    parser.add_argument("--jit", action="store_true", help="compile with XLA (slower on CPU; for accelerators)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="TensorFlow intra-op threads (default: one per logical core)")
+    parser.add_argument("--inter-op-threads", type=int, default=None,
+                        help="TensorFlow inter-op threads (default: TensorFlow's)")
+    parser.add_argument("--io-workers", type=int, default=2,
+                        help="threads decoding the next images and writing outputs while the model runs "
+                             "(default 2; 0: decode, enhance and write one after another)")
+    parser.add_argument("--batch-pixels", type=int, default=None,
+                        help="enhance consecutive same-size images together while the batch has at most this "
+                             "many pixels (default 524288, i.e. only small images; 0: one image per call)")
+    parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None, prog: str = SCRIPT) -> argparse.Namespace:
+    return build_parser(prog).parse_args(argv)
+
+
+def choose_weights(model: str | None, weights: str | None) -> tuple[str, Path]:
+    """The method and weights folder to run: ``--model`` and ``--weights`` as given, or their defaults.
+
+    A preset brings its method (``--weights zero-dce-sice`` alone runs Zero-DCE++); without ``--weights`` the
+    method's first preset runs. Raises ValueError (one line) for an unknown preset or a preset of another
+    method than ``--model``.
+    """
+    preset = preset_of(weights) if weights else None
+    method = model or (preset.method if preset else method_names()[0])
+    if preset is not None and preset.method != method:
+        raise ValueError(f"--weights {weights} is a {preset.method} preset; run it with --model {preset.method} "
+                         "(or without --model)")
+    if weights is None:
+        return method, preset_dir(default_preset(method).name)
+    try:
+        return method, resolve_weights(weights)
+    except UnknownPresetError as error:
+        raise ValueError(f"--weights: {error}") from None
+
+
+def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
+    """Run enhance; returns the exit code (0 done, 1 some inputs failed, 2 a usage error)."""
+    args = parse_args(argv, prog)
+    from kind_tf._quiet import start_backend
+
+    start_backend(args.verbose)
+    from kind_tf.enhance_job import DEFAULT_BATCH_PIXELS, SAMPLE_IMAGE, enhance_files
+    from kind_tf.inference import KinD, ZeroDCE, configure_threads, parse_ratio
+    from kind_tf.weights import WeightsError
+
+    for flag, value, least in (("--threads", args.threads, 1), ("--inter-op-threads", args.inter_op_threads, 1),
+                               ("--io-workers", args.io_workers, 0), ("--batch-pixels", args.batch_pixels, 0)):
+        if value is not None and value < least:
+            print(f"error: {flag} must be ≥ {least}, got {value}", file=sys.stderr)
+            return 2
+    try:
+        configure_threads(args.threads, args.inter_op_threads)   # before TensorFlow runs any op
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    try:
+        if args.ratio is not None:
+            parse_ratio(args.ratio)
+    except ValueError as error:
+        print(f"error: --ratio: {error}", file=sys.stderr)
+        return 2
+    try:
+        method, weights = choose_weights(args.model, args.weights)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    zero_dce = method == "zerodce"
+    if not (weights / "config.json").is_file():
+        help_text = ZERO_DCE_HELP if zero_dce else NO_WEIGHTS_HELP
+        print("error: " + help_text.format(path=weights), file=sys.stderr)
+        return 2
+    try:
+        speed = {"precision": args.precision, "jit": args.jit}
+        if zero_dce:
+            model = ZeroDCE.from_weights(weights, **speed)
+        else:
+            model = KinD.from_weights(weights, normalize=False if args.no_normalize else None, fusion=args.fusion,
+                                      ratio=args.ratio, **speed)
+    except (WeightsError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    tiling = {"tile": args.tile if args.tile is not None else "auto"}
+    if args.tile_overlap is not None:
+        tiling["tile_overlap"] = args.tile_overlap
+    if args.max_memory is not None:
+        tiling["max_memory_mb"] = args.max_memory
+    if args.tile is not None and (args.tile <= 0 or args.tile % 16) or \
+            args.tile_overlap is not None and (args.tile_overlap < 0 or args.tile_overlap % 16):
+        print("error: --tile and --tile-overlap must be positive multiples of 16", file=sys.stderr)
+        return 2
+    inputs = args.inputs or [str(SAMPLE_IMAGE)]
+    if not zero_dce:
+        print(f"KinD ({weights}): {model.describe()}", file=sys.stderr)
+    report = enhance_files(model, inputs, Path(args.out_dir), None, overwrite=args.overwrite,
+                           skip_existing=args.skip_existing,
+                           save_intermediates=args.save_intermediates, options=tiling,
+                           io_workers=args.io_workers,
+                           batch_pixels=DEFAULT_BATCH_PIXELS if args.batch_pixels is None else args.batch_pixels)
+    print(f"wrote {len(report.written)} file(s) to {args.out_dir}"
+          + (f"; skipped {len(report.skipped)} already enhanced" if report.skipped else "")
+          + (f"; {len(report.errors)} problem(s), see above" if report.errors else ""), file=sys.stderr)
+    return report.exit_code
