@@ -125,6 +125,9 @@ class TrainConfig:
     eval_ratios: tuple[float, ...] = (1.0, 3.0, 5.0)
     keep_checkpoints: int = 3
     progress: bool = True
+    # Stop (saving a checkpoint, status "time_limit") once this many seconds of training have passed:
+    # runs on a machine lent for minutes at a time, resumed by re-running the same command.
+    time_limit: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def recipe(self) -> StageRecipe:

@@ -58,7 +58,7 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class TrainResult:
     stage: str
-    status: str                         # "completed" | "interrupted"
+    status: str                         # "completed" | "interrupted" | "time_limit"
     start_step: int
     final_step: int
     total_steps: int
@@ -265,6 +265,7 @@ class Trainer:
         running = None                                  # exponential moving average of the loss (bar)
         bar = tqdm(total=total_steps, initial=start_step, desc=f"{task.name}", dynamic_ncols=True,
                    disable=not config.progress, mininterval=1.0 if sys.stderr.isatty() else 30.0)
+        started = time.perf_counter()
         with _SignalCatcher() as signals, bar:
             while current < total_steps:
                 values = engine.step()
@@ -296,6 +297,9 @@ class Trainer:
                     result.eval_metrics = evaluate(current, images=current % image_every == 0)
                 if signals.received is not None:
                     result.status, result.signal = "interrupted", signals.received
+                    break
+                if config.time_limit is not None and time.perf_counter() - started > config.time_limit:
+                    result.status = "time_limit"
                     break
             if last_saved != current:
                 result.checkpoint = save(current)
