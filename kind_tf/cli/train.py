@@ -63,7 +63,8 @@ def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     parser.add_argument("--scale-factor", type=int, help="zerodce: DCE-Net's downsampling factor while training "
                         "(default: the preset's; the original trains at 1, the losses stay full-resolution)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data order, crops and init (default 0)")
-    parser.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
+    parser.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"],
+                        help="tf.distribute strategy (TensorFlow backend; on JAX one device: auto/default)")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="mixed_float16 on GPU, mixed_bfloat16 elsewhere (losses stay float32)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the forward/backward pass")
@@ -90,6 +91,8 @@ def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     parser.add_argument("--eval-images", type=int, default=4, help="how many eval pairs to use (default 4)")
     parser.add_argument("--eval-size", type=int, default=256,
                         help="downscale eval images to this longest side (default 256)")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help="stop after this much training (saving a checkpoint); re-run the command to go on")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--verbose", action="store_true", help="also show TensorFlow's own start-up log lines")
     return parser
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
         init_weights=args.init_weights, degrade=args.degrade, loss=args.loss, backbone=args.backbone,
         backbone_config=backbone_config, save_every=args.save_every, log_every=args.log_every,
         eval_every=args.eval_every, image_every=args.image_every, eval_images=args.eval_images,
-        eval_size=args.eval_size, progress=not args.no_progress)
+        eval_size=args.eval_size, time_limit=args.time_limit, progress=not args.no_progress)
     try:
         result = train(config)
     except USER_ERRORS as error:
