@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from kind_tf.image_ops import to_float_image, to_uint8
+from kind_tf.registry import Registry
 
 GAMMA = 1.0 / 2.2
 CLAHE_CLIP_LIMIT = 2.0
@@ -125,19 +126,20 @@ class Baseline:
         return {"enhanced": enhanced, "input": images} if return_intermediates else enhanced
 
 
-BASELINES: dict[str, Baseline] = {
-    "identity": Baseline("identity", identity, "the input unchanged"),
-    "gamma": Baseline("gamma", gamma, "gamma 1/2.2 on RGB in [0, 1]"),
-    "he": Baseline("he", equalize_v, "histogram equalisation of V (HSV), cv2.equalizeHist on 8-bit HSV",
-                   needs_opencv=True),
-    "clahe": Baseline("clahe", clahe_l, "CLAHE on L (8-bit Lab), clip limit 2, 8x8 tiles, OpenCV",
-                      needs_opencv=True),
-}
+# The classical baselines evaluate.py compares against (--method NAME): a Registry, so a new baseline is one
+# ``BASELINES.register(name, Baseline(...))`` and evaluate lists and accepts it.
+BASELINES: Registry[Baseline] = Registry("baseline")
+for _baseline in (
+    Baseline("identity", identity, "the input unchanged"),
+    Baseline("gamma", gamma, "gamma 1/2.2 on RGB in [0, 1]"),
+    Baseline("he", equalize_v, "histogram equalisation of V (HSV), cv2.equalizeHist on 8-bit HSV",
+             needs_opencv=True),
+    Baseline("clahe", clahe_l, "CLAHE on L (8-bit Lab), clip limit 2, 8x8 tiles, OpenCV", needs_opencv=True),
+):
+    BASELINES.register(_baseline.name, _baseline)
+del _baseline
 
 
 def get_baseline(name: str) -> Baseline:
-    """The baseline called ``name`` (one of :data:`BASELINES`)."""
-    try:
-        return BASELINES[name]
-    except KeyError:
-        raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}") from None
+    """The baseline called ``name`` (one of :data:`BASELINES`); a ValueError listing them otherwise."""
+    return BASELINES.get(name)

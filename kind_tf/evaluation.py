@@ -16,11 +16,12 @@ Metrics (``kind_tf.metrics``), all on RGB floats in [0, 1]:
   modes, so paired and plain numbers are comparable; it is never computed against the ground truth;
 - NIQE of the enhanced image (MATLAB release, 96×96 blocks): NaN for images too small for two blocks.
 
-Ratio protocols (KinD only; every other method's protocol is ``"n/a"``): ``fixed`` (one ratio for
-every image, e.g. 5), ``auto`` (per image, the ratio whose output has a fixed mean brightness, found
-on the input alone, never the ground truth: see :class:`kind_tf.inference.KinD`) and ``gt-mean``: mean
-illumination of the ground truth over that of the input, both from the same DecomNet on min-max normalised
-images (as KinD's training decomposes pairs) — a DIAGNOSTIC that uses the ground truth, flagged as such in every output.
+Ratio protocols (the methods with a ratio, ``Method.accepts_ratio``: KinD, KinD++; every other method's
+protocol is ``"n/a"``): ``fixed`` (one ratio for every image, e.g. 5), ``auto`` (per image, the ratio whose
+output has a fixed mean brightness, found on the input alone, never the ground truth: see
+:class:`kind_tf.inference.KinD`) and ``gt-mean``: mean illumination of the ground truth over that of the
+input, both from the same DecomNet on min-max normalised images (as KinD's training decomposes pairs) — a
+DIAGNOSTIC that uses the ground truth, flagged as such in every output.
 
 Timing (``seconds``): wall time of the method's ``enhance`` call on one image, after one untimed
 warm-up call per learned method (tracing); metrics, file reading and the gt-mean decomposition are
@@ -52,9 +53,31 @@ from kind_tf.enhance_job import check_output_dir
 from kind_tf.image_ops import to_uint8
 from kind_tf.io import ImageReadError, atomic_write, expand_inputs, load_image, save_png
 
-LEARNED_METHODS = ("kind", "zerodce")
-METHODS = (*LEARNED_METHODS, *BASELINES)
-RATIO_METHODS = ("kind",)
+
+def learned_methods() -> tuple[str, ...]:
+    """The registered enhancement methods (:mod:`kind_tf.methods`): the ones that load weights."""
+    from kind_tf import methods
+
+    return methods.names()
+
+
+def method_choices() -> tuple[str, ...]:
+    """Every ``--method`` name: the registered methods, then the baselines (read now, so a method
+    registered after import is offered too)."""
+    return (*learned_methods(), *BASELINES)
+
+
+def ratio_methods() -> tuple[str, ...]:
+    """The registered methods whose ``enhance(ratio=)`` means something (they get ratio protocols)."""
+    from kind_tf import methods
+
+    return tuple(name for name in methods.names() if methods.get(name).accepts_ratio)
+
+
+# Snapshots at import, kept for callers of the old constants; the functions above are what the job reads.
+LEARNED_METHODS = learned_methods()
+METHODS = method_choices()
+RATIO_METHODS = ratio_methods()
 FIXED, AUTO, GT_MEAN, NO_RATIO = "fixed", "auto", "gt-mean", "n/a"
 DEFAULT_RATIO = "5.0"
 DEFAULT_GRID = 4
@@ -168,11 +191,12 @@ def split_list(values: Sequence[str] | None) -> list[str]:
 
 def parse_methods(values: Sequence[str] | None) -> list[str]:
     methods = split_list(values)
+    choices = method_choices()
     if not methods:
-        raise EvaluationError(f"--method: give at least one of {', '.join(METHODS)}")
-    unknown = [m for m in methods if m not in METHODS]
+        raise EvaluationError(f"--method: give at least one of {', '.join(choices)}")
+    unknown = [m for m in methods if m not in choices]
     if unknown:
-        raise EvaluationError(f"--method: unknown method(s) {', '.join(unknown)}; expected {', '.join(METHODS)}")
+        raise EvaluationError(f"--method: unknown method(s) {', '.join(unknown)}; expected {', '.join(choices)}")
     return methods
 
 
@@ -209,8 +233,9 @@ def make_runs(methods: Sequence[str], protocols: Sequence[tuple[str, float | Non
               models: dict[str, Any] | None = None) -> list[Run]:
     """One run per (method, ratio protocol); with no protocols a ratio method runs its default."""
     runs = []
+    with_ratio = ratio_methods()
     for method in methods:
-        if method in RATIO_METHODS:
+        if method in with_ratio:
             model = (models or {}).get(method)
             chosen = protocols or [default_protocol(model)]
             fusion = getattr(model, "fusion", None)
@@ -226,19 +251,20 @@ def parse_weights(values: Sequence[str] | None, methods: Sequence[str]) -> dict[
 
     A DIR may also be a preset name (``kind-sice``; :mod:`kind_tf.presets`), resolved to its shipped folder.
     """
-    learned = [m for m in methods if m in LEARNED_METHODS]
+    registered = learned_methods()
+    learned = [m for m in methods if m in registered]
     weights: dict[str, Path] = {}
     for value in values or ():
         method, sep, path = value.partition("=")
-        if sep and method in LEARNED_METHODS:
+        if sep and method in registered:
             weights[method] = _weights_folder(path)
         elif len(learned) == 1:
             weights[learned[0]] = _weights_folder(value)
         elif not learned:
-            raise EvaluationError(f"--weights {value}: no learned method (kind, zerodce) requested")
+            raise EvaluationError(f"--weights {value}: no learned method ({', '.join(registered)}) requested")
         else:
-            raise EvaluationError(f"--weights {value}: several learned methods requested, "
-                                  "say which with --weights kind=DIR --weights zerodce=DIR")
+            raise EvaluationError(f"--weights {value}: several learned methods requested, say which with "
+                                  + " ".join(f"--weights {m}=DIR" for m in learned))
     return weights
 
 
@@ -328,25 +354,18 @@ def load_method(method: str, weights: Path | None = None, precision: str = "floa
         except ImportError as error:
             raise EvaluationError(f"--method {method}: {error}") from None
         return baseline
-    from kind_tf.inference import KinD, ZeroDCE
+    from kind_tf import methods
     from kind_tf.weights import WeightsError
 
-    if method == "kind":
-        weights = weights or _default_weights(method)
-        hint = ("train them (python train.py ...) or convert the original release "
-                "(python -m kind_tf.convert kind-tf1 ...), then pass --weights DIR")
-    elif method == "zerodce":
-        weights = weights or _default_weights(method)
-        hint = ("convert the official release (python -m kind_tf.convert zero-dce-pth Epoch99.pth --out DIR), "
-                "then pass --weights DIR")
-    else:
-        raise EvaluationError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if not (Path(weights) / "config.json").is_file():
-        raise EvaluationError(f"{weights}: no {method} weights found (no config.json); {hint}")
     try:
-        if method == "kind":
-            return KinD.from_weights(weights, precision=precision, fusion=fusion)
-        return ZeroDCE.from_weights(weights, precision=precision)
+        entry = methods.get(method)
+    except methods.UnknownNameError:
+        raise EvaluationError(f"unknown method {method!r}; expected one of {', '.join(method_choices())}") from None
+    weights = weights or _default_weights(method)
+    if not (Path(weights) / "config.json").is_file():
+        raise EvaluationError(f"{weights}: no {method} weights found (no config.json); {entry.weights_hint}")
+    try:
+        return entry.load(weights, precision=precision, fusion=fusion)
     except (WeightsError, ValueError, OSError) as error:
         raise EvaluationError(f"{weights}: cannot load {method} weights ({error})") from None
 
@@ -828,7 +847,7 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
         raise EvaluationError(f"--precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     models = {method: load_method(method, weight_dirs.get(method), precision, fusion) for method in method_names}
     runs = make_runs(method_names, protocols, models)
-    used_weights = {m: weight_dirs.get(m) or _default_weights(m) for m in method_names if m in LEARNED_METHODS}
+    used_weights = {m: weight_dirs.get(m) or _default_weights(m) for m in method_names if m in learned_methods()}
     log(f"evaluating {len(runs)} method run(s) on {len(samples)} {'paired' if paired else 'unpaired'} image(s) "
         f"from {data}")
     result = evaluate(samples, runs, models, paired, grid_dir, grid, progress)
@@ -840,9 +859,13 @@ def run_evaluation(methods: Sequence[str], data: str | os.PathLike, weights: Seq
 
 def _default_weights(method: str) -> Path:
     """The method's shipped preset (kind-sice, zero-dce-sice), found wherever kind-tf is installed."""
-    from kind_tf.presets import default_preset, preset_dir
+    from kind_tf import methods
+    from kind_tf.presets import preset_dir
 
-    return preset_dir(default_preset(method).name)
+    presets = methods.get(method).presets
+    if not presets:
+        raise EvaluationError(f"--method {method} has no shipped weights; pass --weights {method}=DIR")
+    return preset_dir(presets[0])
 
 
 def main(methods: Sequence[str], data: str, command: str, **options: Any) -> int:

@@ -33,7 +33,7 @@ if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
 from kind_tf.inference import KinD
-from kind_tf.weights import STAGES, WeightsError, load_stage
+from kind_tf.weights import WeightsError
 
 SIGNATURE = "enhance"
 
@@ -136,68 +136,53 @@ def _write(archive: keras.export.ExportArchive, out_dir: str | os.PathLike) -> P
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m kind_tf.export") -> int:
-    """Run the export command line (also ``kind-tf export``); returns the exit code (0 done, 2 a user error)."""
+    """Run the export command line (also ``kind-tf export``); returns the exit code (0 done, 2 a user error).
+
+    The sub-commands are the registered methods' exports (:attr:`kind_tf.methods.Method.exports`: ``kind``,
+    ``stage``, ``zerodce``, ...); each gets ``--weights`` (default: its method's first preset) and its own
+    arguments, and its ``run`` does the writing.
+    """
+    from kind_tf import methods
     from kind_tf.cli import script_help
-    from kind_tf.presets import UnknownPresetError, default_preset, preset_dir, preset_names, resolve_weights
+    from kind_tf.presets import UnknownPresetError, preset_dir, preset_names, resolve_weights
 
     presets = ", ".join(preset_names())
     parser = argparse.ArgumentParser(prog=prog, description=script_help(__doc__, "-m kind_tf.export", prog),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    kind = commands.add_parser("kind", help="the whole KinD pipeline with the 'enhance' signature")
-    kind.add_argument("--weights", default=None,
-                      help=f"kind-tf weights folder or preset ({presets}; default: kind-sice, checkpoints/kind)")
-    kind.add_argument("--out", required=True, help="SavedModel folder to create")
-    kind.add_argument("--dtype", default="float32", choices=["float32", "uint8"])
-    kind.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
-                      help="the original fusion (--fusion) or R_restored × I_adjusted (--no-fusion); "
-                           "default: the weights' recipe")
-    stage = commands.add_parser("stage", help="one KinD stage network with a 'serve' signature")
-    stage.add_argument("--stage", required=True, choices=STAGES)
-    stage.add_argument("--weights", default=None,
-                       help=f"kind-tf weights folder or preset ({presets}; default: kind-sice, checkpoints/kind)")
-    stage.add_argument("--out", required=True)
-    zero_dce = commands.add_parser("zerodce", help="Zero-DCE++ as a SavedModel (--out) and/or TFLite (--tflite)")
-    zero_dce.add_argument("--weights", default=None,
-                          help=f"Zero-DCE++ weights folder or preset ({presets}; "
-                               "default: zero-dce-sice, checkpoints/zero_dce)")
-    zero_dce.add_argument("--out", default=None, help="SavedModel folder to create")
-    zero_dce.add_argument("--tflite", default=None, help="TFLite file to write")
+    exports = methods.exports()
+    for name, (method, exporter) in exports.items():
+        command = commands.add_parser(name, help=exporter.help)
+        default = f"default: {method.presets[0]}" if method.presets else "no default: give one"
+        command.add_argument("--weights", default=None,
+                             help=f"{method.title} weights folder or preset ({presets}; {default})")
+        exporter.add_arguments(command)
     args = parser.parse_args(argv)
+    method, exporter = exports[args.command]
     from kind_tf.backend import BackendError, require_tensorflow
 
     try:
-        require_tensorflow("SavedModel / TFLite export")
+        if exporter.needs_tensorflow:
+            require_tensorflow(exporter.needs_tensorflow)
     except BackendError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        method = "zerodce" if args.command == "zerodce" else "kind"
-        weights = preset_dir(default_preset(method).name) if args.weights is None else resolve_weights(args.weights)
-    except UnknownPresetError as error:
+        if args.weights is not None:
+            weights = resolve_weights(args.weights)
+        elif method.presets:
+            weights = preset_dir(method.presets[0])
+        else:
+            raise ValueError(f"{method.name} has no shipped weights; pass --weights DIR")
+    except (UnknownPresetError, ValueError) as error:
         print(f"error: --weights: {error}", file=sys.stderr)
         return 2
     try:
-        if args.command == "kind":
-            out = export_kind(KinD.from_weights(weights, fusion=args.fusion), args.out, args.dtype)
-        elif args.command == "zerodce":
-            from kind_tf.inference import ZeroDCE
-
-            if not (args.out or args.tflite):
-                raise ValueError("give --out DIR (SavedModel) and/or --tflite FILE")
-            model = ZeroDCE.from_weights(weights).model
-            written = []
-            if args.out:
-                written.append(export_zero_dce(model, args.out))
-            if args.tflite:
-                written.append(export_zero_dce_tflite(model, args.tflite))
-            out = ", ".join(map(str, written))
-        else:
-            out = export_stage(load_stage(weights, args.stage), args.stage, args.out)
+        out = exporter.run(args, weights)
     except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote SavedModel to {out}")
+    print(f"wrote {'SavedModel to ' if exporter.needs_tensorflow else ''}{out}")
     return 0
 
 

@@ -33,7 +33,7 @@ class Preset:
 
     Attributes:
         name: what users type (``kind_tf.load(name)``, ``--weights name``).
-        method: the enhancement method that runs these weights (one of :func:`method_names`).
+        method: the registered method (:mod:`kind_tf.methods`) that runs these weights.
         folder: the folder's name under ``checkpoints/`` (its model card is ``checkpoints/<folder>/README.md``).
         summary: one line for ``--help`` listings: what was trained on what, and how it scores.
     """
@@ -55,12 +55,13 @@ PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
 
 
 def method_names() -> tuple[str, ...]:
-    """The methods enhance runs (``--model``'s choices), default first.
+    """The registered methods (:mod:`kind_tf.methods`; ``--method``'s choices), default first.
 
-    The one place they are listed, until a method registry replaces this function: the command line's
-    choices, its help and the presets' defaults all read it.
+    Kept for callers of the placeholder it replaced; the registry is the one place methods are listed.
     """
-    return ("kind", "zerodce")
+    from kind_tf.methods import names
+
+    return names()
 
 
 class UnknownPresetError(ValueError):
@@ -82,7 +83,7 @@ def preset_names() -> tuple[str, ...]:
 def describe_presets() -> str:
     """One line per preset (name, method, summary), for ``--help`` epilogues."""
     width = max(map(len, PRESETS))
-    lines = (textwrap.fill(f"{p.name:<{width}}  --model {p.method}: {p.summary}", 100, initial_indent="  ",
+    lines = (textwrap.fill(f"{p.name:<{width}}  --method {p.method}: {p.summary}", 100, initial_indent="  ",
                            subsequent_indent=" " * (width + 4)) for p in PRESETS.values())
     return "\n".join(lines)
 

@@ -25,9 +25,14 @@ def test_presets_resolve_to_the_shipped_folders_in_a_checkout(repo_root):
     for name in presets.preset_names():
         assert (presets.preset_dir(name) / "config.json").is_file(), name
         assert (presets.preset_dir(name) / "README.md").is_file(), f"{name}: the model card ships with the weights"
-    # Every method enhance runs has a default preset, and every preset runs one of those methods.
-    assert {presets.default_preset(m).method for m in presets.method_names()} == set(presets.method_names())
-    assert {p.method for p in presets.PRESETS.values()} <= set(presets.method_names())
+    # Every preset runs a registered method, and is that method's default (its first preset) or a later one;
+    # the shipped methods with weights are kind and zerodce (kindpp ships none yet).
+    from kind_tf import methods
+
+    assert {p.method for p in presets.PRESETS.values()} <= set(methods.names()) == set(presets.method_names())
+    with_presets = [m for m in methods.names() if methods.get(m).presets]
+    assert with_presets == ["kind", "zerodce"]
+    assert all(presets.default_preset(m).name == methods.get(m).presets[0] for m in with_presets)
 
 
 def test_default_weights_dirs_still_point_at_the_presets():
@@ -72,7 +77,8 @@ def test_import_kind_tf_stays_cheap():
     import subprocess
     import sys
 
-    code = ("import sys, kind_tf, kind_tf.presets, kind_tf.cli, kind_tf.cli.enhance; "
+    code = ("import sys, kind_tf, kind_tf.presets, kind_tf.cli, kind_tf.cli.enhance, kind_tf.methods, "
+            "kind_tf.cli.evaluate; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
@@ -86,7 +92,8 @@ def test_version_and_help(capsys):
         cli.main(["enhance", "--help"])
     text = capsys.readouterr().out
     assert exited.value.code == 0 and text.startswith("usage: kind-tf enhance")
-    assert "methods (--model): kind, zerodce" in text and "{kind,zerodce}" in text
+    assert "methods (--method): kind, zerodce, kindpp" in text and "{kind,zerodce,kindpp}" in text
+    assert "--method {kind,zerodce,kindpp}, --model {kind,zerodce,kindpp}" in text   # --model: the old name
     assert all(name in text for name in presets.preset_names())
     assert "kind-tf enhance photos/" in text and "python enhance.py" not in text   # examples as typed
     for argv in ([], ["frob"], ["--weights", "x"]):

@@ -19,12 +19,12 @@ import os
 import sys
 from pathlib import Path
 
+from kind_tf import methods as method_registry
 from kind_tf.cli import script_help
+from kind_tf.methods import Method
 from kind_tf.presets import (
     UnknownPresetError,
-    default_preset,
     describe_presets,
-    method_names,
     preset_dir,
     preset_names,
     preset_of,
@@ -35,26 +35,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SCRIPT = "enhance.py"
 
-NO_WEIGHTS_HELP = (
-    "no weights found at {path}. Get weights by training them "
-    "(python train.py --stage decom|restore|adjust --data DIR --run-dir RUN; weights land in RUN/weights) "
-    "or by converting the original KinD release "
-    "(python -m kind_tf.convert kind-tf1 --decom DIR --adjust DIR [--restore DIR] --out DIR), "
-    "then pass --weights DIR."
-)
 
-ZERO_DCE_HELP = (
-    "no Zero-DCE++ weights found at {path}. Train them (python train.py --stage zerodce --data DIR) or convert "
-    "the official release (python -m kind_tf.convert zero-dce-pth Epoch99.pth --out DIR), then pass --weights DIR."
-)
+def describe_methods() -> str:
+    """One line per registered method (name, presets, description), for the ``--help`` epilogue."""
+    registered = [method_registry.get(name) for name in method_registry.names()]
+    width = max(len(method.name) for method in registered)
+    return "\n".join(f"  {m.name:<{width}}  {m.description}" + (f" (presets: {', '.join(m.presets)})" if m.presets
+                                                                 else "") for m in registered)
 
 
 def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     """enhance's options; ``prog`` names the command in usage lines and examples (enhance.py or kind-tf enhance)."""
-    methods = method_names()
-    defaults = ", ".join(f"{default_preset(m).name} for {m}" for m in methods)
+    methods = method_registry.names()
+    with_ratio = ", ".join(m for m in methods if method_registry.get(m).accepts_ratio)
+    defaults = ", ".join(f"{method_registry.get(m).presets[0]} for {m}" for m in methods
+                         if method_registry.get(m).presets)
     parser = argparse.ArgumentParser(prog=prog, description=script_help(__doc__, SCRIPT, prog),
-                                     epilog=f"methods (--model): {', '.join(methods)}\n"
+                                     epilog=f"methods (--method): {', '.join(methods)}\n{describe_methods()}\n"
                                             f"presets (--weights NAME, shipped with kind-tf):\n{describe_presets()}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="*", help="image files, folders or glob patterns (default: bundled sample)")
@@ -66,9 +63,10 @@ def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     parser.add_argument("--weights", default=None, metavar="PRESET|DIR",
                         help=f"a preset ({', '.join(preset_names())}; listed below) or a weights folder "
                              f"(default: the method's preset: {defaults})")
-    parser.add_argument("--model", default=None, choices=methods,
-                        help=f"the method: {', '.join(methods)} (default: the --weights preset's, else {methods[0]}); "
-                             "zerodce is Zero-DCE++ (--ratio and tiling do not apply)")
+    parser.add_argument("--method", "--model", dest="method", default=None, choices=methods,
+                        help=f"the method: {', '.join(methods)} (default: the --weights preset's, or what the "
+                             f"weights folder's config.json is, else {methods[0]}); --ratio applies to the methods "
+                             f"with a ratio ({with_ratio})")
     parser.add_argument("--save-intermediates", action="store_true",
                         help="also save R, I, restored R, adjusted I and a side-by-side grid")
     parser.add_argument("--overwrite", action="store_true", help="allow an output to replace an input file")
@@ -112,23 +110,38 @@ def parse_args(argv: list[str] | None = None, prog: str = SCRIPT) -> argparse.Na
 
 
 def choose_weights(model: str | None, weights: str | None) -> tuple[str, Path]:
-    """The method and weights folder to run: ``--model`` and ``--weights`` as given, or their defaults.
+    """The method and weights folder to run: ``--method`` and ``--weights`` as given, or their defaults.
 
-    A preset brings its method (``--weights zero-dce-sice`` alone runs Zero-DCE++); without ``--weights`` the
-    method's first preset runs. Raises ValueError (one line) for an unknown preset or a preset of another
-    method than ``--model``.
+    A preset brings its method (``--weights zero-dce-sice`` alone runs Zero-DCE++), and so does a weights
+    folder whose config.json a registered method recognises (:func:`kind_tf.methods.detect`: a converted
+    KinD++ folder runs KinD++); without ``--weights`` the method's first preset runs. Raises ValueError (one
+    line) for an unknown preset, a preset of another method than ``--method``, or a method without presets
+    and no ``--weights``.
     """
     preset = preset_of(weights) if weights else None
-    method = model or (preset.method if preset else method_names()[0])
-    if preset is not None and preset.method != method:
-        raise ValueError(f"--weights {weights} is a {preset.method} preset; run it with --model {preset.method} "
-                         "(or without --model)")
+    if preset is not None and model is not None and preset.method != model:
+        raise ValueError(f"--weights {weights} is a {preset.method} preset; run it with --method {preset.method} "
+                         "(or without --method)")
     if weights is None:
-        return method, preset_dir(default_preset(method).name)
+        method = model or method_registry.names()[0]
+        presets = method_registry.get(method).presets
+        if not presets:
+            raise ValueError(f"--method {method} has no shipped weights; pass --weights DIR")
+        return method, preset_dir(presets[0])
     try:
-        return method, resolve_weights(weights)
+        folder = resolve_weights(weights)
     except UnknownPresetError as error:
         raise ValueError(f"--weights: {error}") from None
+    if model is not None:
+        return model, folder
+    if preset is not None:
+        return preset.method, folder
+    try:
+        return method_registry.detect(folder).name, folder
+    except ValueError:
+        # No config.json (the caller's "no weights found" line says where to get some) or a folder no
+        # method claims (its loader names the problem): the default method's.
+        return method_registry.names()[0], folder
 
 
 def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
@@ -138,7 +151,7 @@ def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
 
     start_backend(args.verbose)
     from kind_tf.enhance_job import DEFAULT_BATCH_PIXELS, SAMPLE_IMAGE, enhance_files
-    from kind_tf.inference import KinD, ZeroDCE, configure_threads, parse_ratio
+    from kind_tf.inference import configure_threads, parse_ratio
     from kind_tf.weights import WeightsError
 
     for flag, value, least in (("--threads", args.threads, 1), ("--inter-op-threads", args.inter_op_threads, 1),
@@ -159,22 +172,18 @@ def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
         print(f"error: --ratio: {error}", file=sys.stderr)
         return 2
     try:
-        method, weights = choose_weights(args.model, args.weights)
+        name, weights = choose_weights(args.method, args.weights)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    zero_dce = method == "zerodce"
+    method: Method = method_registry.get(name)
     if not (weights / "config.json").is_file():
-        help_text = ZERO_DCE_HELP if zero_dce else NO_WEIGHTS_HELP
-        print("error: " + help_text.format(path=weights), file=sys.stderr)
+        print("error: " + method.missing_weights_message(weights), file=sys.stderr)
         return 2
     try:
-        speed = {"precision": args.precision, "jit": args.jit}
-        if zero_dce:
-            model = ZeroDCE.from_weights(weights, **speed)
-        else:
-            model = KinD.from_weights(weights, normalize=False if args.no_normalize else None, fusion=args.fusion,
-                                      ratio=args.ratio, **speed)
+        # Every method gets the same options; each takes those it has (Method.options).
+        model = method.load(weights, precision=args.precision, jit=args.jit, fusion=args.fusion, ratio=args.ratio,
+                            normalize=False if args.no_normalize else None)
     except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -188,8 +197,9 @@ def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
         print("error: --tile and --tile-overlap must be positive multiples of 16", file=sys.stderr)
         return 2
     inputs = args.inputs or [str(SAMPLE_IMAGE)]
-    if not zero_dce:
-        print(f"KinD ({weights}): {model.describe()}", file=sys.stderr)
+    describe = getattr(model, "describe", None)
+    if callable(describe):   # the recipe line of pipelines that have one (KinD, KinD++)
+        print(f"{method.title} ({weights}): {describe()}", file=sys.stderr)
     report = enhance_files(model, inputs, Path(args.out_dir), None, overwrite=args.overwrite,
                            skip_existing=args.skip_existing,
                            save_intermediates=args.save_intermediates, options=tiling,

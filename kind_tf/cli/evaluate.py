@@ -18,32 +18,38 @@ import os
 import shlex
 import sys
 
+from kind_tf import methods
 from kind_tf.cli import script_help
-from kind_tf.presets import method_names, preset_names
+from kind_tf.presets import preset_names
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SCRIPT = "evaluate.py"
 
-# For the help text only (importing kind_tf.evaluation or kind_tf.baselines would load Keras); the library
-# validates names.
-METHODS = (*method_names(), "identity", "gamma", "he", "clahe")
+# For the help text only (importing kind_tf.baselines would load Keras); the library validates names. The
+# learned methods come from the registry when the parser is built.
+BASELINE_NAMES = ("identity", "gamma", "he", "clahe")
+METHODS = (*methods.names(), *BASELINE_NAMES)
 
 
 def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     """evaluate's options; ``prog`` names the command in usage lines and examples (evaluate.py or kind-tf evaluate)."""
+    learned = methods.names()
+    with_ratio = ", ".join(methods.get(name).name for name in learned if methods.get(name).accepts_ratio)
     parser = argparse.ArgumentParser(prog=prog, description=script_help(__doc__, SCRIPT, prog),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", action="append", required=True, metavar="NAME",
-                        help=f"method(s) to evaluate, repeatable or comma-separated: {', '.join(METHODS)}")
+                        help="method(s) to evaluate, repeatable or comma-separated: "
+                             f"{', '.join((*learned, *BASELINE_NAMES))}")
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="folder with low/ and high/ (paired by file name), or a folder of images (no reference)")
     parser.add_argument("--weights", action="append", metavar="[METHOD=]DIR",
                         help=f"weights folder or preset ({', '.join(preset_names())}) of the learned method "
-                             "(default: the method's preset, checkpoints/kind and checkpoints/zero_dce); "
-                             "with both kind and zerodce use kind=DIR and zerodce=DIR")
+                             f"({', '.join(learned)}; default: the method's preset); with several learned "
+                             "methods use METHOD=DIR for each, e.g. kind=DIR")
     parser.add_argument("--ratio", action="append", metavar="R",
-                        help="KinD ratio protocol(s), repeatable or comma-separated: a fixed number "
+                        help=f"ratio protocol(s) of the methods with a ratio ({with_ratio}), repeatable or "
+                             "comma-separated: a fixed number "
                              "(default: the weights' recipe), "
                              "'auto' (from the input) or 'gt-mean' (from the ground truth: a diagnostic)")
     parser.add_argument("--out", default="evaluation", metavar="DIR", help="output folder (default: evaluation/)")

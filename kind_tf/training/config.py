@@ -136,7 +136,15 @@ class TrainConfig:
             raise ConfigError(f"unknown preset {self.preset!r}; expected one of {sorted(PRESETS)}")
         recipe = PRESETS[self.preset].get(self.stage)
         if recipe is None:
-            raise ConfigError(f"unknown stage {self.stage!r}; expected one of {sorted(PRESETS[self.preset])}")
+            # A stage registered outside this table (kind_tf.training.tasks.TASKS) brings its own recipes
+            # (Task.recipes: preset name → StageRecipe), so adding a stage needs no edit here.
+            from kind_tf.training.tasks import TASKS
+
+            stages = sorted({*PRESETS[self.preset], *(name for name, task in TASKS.items() if task.recipes)})
+            task = TASKS[self.stage] if self.stage in TASKS else None
+            recipe = (task.recipes or {}).get(self.preset) if task is not None else None
+            if recipe is None:
+                raise ConfigError(f"unknown stage {self.stage!r}; expected one of {stages}")
         overrides = {}
         if self.batch_size is not None:
             overrides["batch_size"] = self.batch_size

@@ -13,7 +13,8 @@ strategy. A Task only says what differs between stages:
   restore (R_high^1.2, restored R; RGB) and adjust (target illumination, adjusted I'; 1 channel);
 * ``evaluate(model)`` — metrics and images on the (small) evaluation set.
 
-Adding a stage is one more subclass registered in ``TASKS`` (or with ``register_task``): its own
+Adding a stage is one more subclass registered in ``TASKS`` (a :class:`kind_tf.registry.Registry`:
+``@TASKS.register("name")`` on the class, or ``register_task``), in the module that defines it: its own
 inputs, losses, evaluation and export. :class:`ZeroDCETask` (``--stage zerodce``) is such a stage:
 Zero-DCE++ on a folder of unpaired images (kind_tf.data.unpaired), zero-reference losses, the
 original's torch-style optimiser (recipe ``optimizer="torch_adam"``), weights exported to
@@ -53,6 +54,7 @@ from kind_tf.losses import kind as kind_losses
 from kind_tf.losses.registry import ORIGINAL, CombinedLoss, parse_spec
 from kind_tf.losses.zero_reference import EXPOSURE_PATCH_SIZE, zero_dce_loss_terms
 from kind_tf.models.zero_dce import INFERENCE_SCALE_FACTOR, ZeroDCEPlusPlus, apply_curve
+from kind_tf.registry import Registry, UnknownNameError
 from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
 from kind_tf.weights import WeightsError, _write_json_atomic, build_stage, has_stage, load_stage
 
@@ -108,6 +110,9 @@ class Task:
     loss_channels: int | None = None
     # Whether ``--degrade`` (degraded copies of the low images) applies to this stage.
     accepts_degradation = False
+    # A stage registered outside kind_tf.training.config.PRESETS: its recipe per preset name ("original",
+    # "cpu"), which TrainConfig.recipe() falls back to. None: the stage's recipes are in PRESETS.
+    recipes: dict[str, StageRecipe] | None = None
 
     def __init__(self):
         self.eval_pairs: list[tuple[np.ndarray, np.ndarray]] = []   # (low uint8, high uint8), downscaled
@@ -308,15 +313,19 @@ class RestoreTask(FrozenDecomTask):
     accepts_degradation = True
     loss_original = "kind_restore"
     loss_channels = 3
-    # --backbone name → the network class registered in kind_tf.weights.STAGE_CLASSES.
-    BACKBONES = {"kind": "RestorationNet", "improved_unet": "ImprovedUNet"}
+    # --backbone name → the network class name in kind_tf.weights.STAGE_CLASSES (a Registry: a new backbone
+    # is ``RestoreTask.BACKBONES.register(name, class_name)`` beside its network's STAGE_CLASSES entry).
+    BACKBONES: Registry[str] = Registry("backbone")
+    BACKBONES.register("kind", "RestorationNet")
+    BACKBONES.register("improved_unet", "ImprovedUNet")
 
     def prepare(self, context):
         config = context.config
-        if config.backbone not in self.BACKBONES:
-            raise ConfigError(f"--backbone: unknown backbone {config.backbone!r}; "
-                              f"expected one of {sorted(self.BACKBONES)}")
-        self.backbone = (self.BACKBONES[config.backbone], dict(config.backbone_config or {}))
+        try:
+            class_name = self.BACKBONES.get(config.backbone)
+        except UnknownNameError as error:
+            raise ConfigError(f"--backbone: {error}") from None
+        self.backbone = (class_name, dict(config.backbone_config or {}))
         return super().prepare(context)
 
     def build_model(self):
@@ -566,19 +575,25 @@ def torch_default_init(model: keras.Model, rng: np.random.Generator) -> None:
                 variable.assign(rng.uniform(-bound, bound, size=tuple(variable.shape)).astype(np.float32))
 
 
-TASKS: dict[str, type[Task]] = {"decom": DecomTask, "restore": RestoreTask, "adjust": AdjustTask,
-                                 "zerodce": ZeroDCETask}
+# The training stages (train.py --stage NAME): one Registry, shared with kind_tf.methods (a Method's
+# ``stages`` name entries of it). A stage defined elsewhere registers itself with ``TASKS.register``.
+TASKS: Registry[type[Task]] = Registry("stage")
+for _task in (DecomTask, RestoreTask, AdjustTask, ZeroDCETask):
+    TASKS.register(_task.name, _task)
+del _task
 
 
 def register_task(name: str, task_class: type[Task]) -> None:
-    """Make a new stage trainable by name (e.g. a Zero-DCE++ task)."""
-    TASKS[name] = task_class
+    """Make a new stage trainable by name (kept for older callers: ``TASKS.register(name, cls)``, replacing)."""
+    TASKS.register(name, task_class, overwrite=True)
 
 
 def make_task(name: str) -> Task:
-    if name not in TASKS:
-        raise ConfigError(f"unknown stage {name!r}; expected one of {sorted(TASKS)}")
-    return TASKS[name]()
+    """A fresh Task of stage ``name``; ConfigError (one line listing the stages) for an unknown name."""
+    try:
+        return TASKS.get(name)()
+    except UnknownNameError as error:
+        raise ConfigError(str(error)) from None
 
 
 __all__ = ["Task", "TaskContext", "EvalResult", "DecomTask", "RestoreTask", "AdjustTask", "ZeroDCETask",
