@@ -1,0 +1,88 @@
+"""benchmarks/run.py's report: every "vs original" figure is a same-run ratio, and every result names its machine.
+
+Pure table logic on synthetic rows (fast, no TensorFlow): the measurements themselves are benchmarks/run.py's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+RUN_PY = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("kind_tf_benchmark_run", RUN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(model, case, variant, median, measured=None, precision="float32", **extra):
+    return {"section": "inference", "model": model, "case": case, "variant": variant, "precision": precision,
+            "jit": False, "measured_size": measured or case, "median_s": median, "min_s": median,
+            "peak_rss_mb": 900.0, **extra}
+
+
+def _report(rows, machine=None):
+    machine = machine or {"cpu": "AMD EPYC", "logical_cores": 2, "physical_cores": 2, "python": "3.11",
+                          "tensorflow": "2.21.0", "keras": "3.15.1", "onednn": "default (on)",
+                          "isa": {flag: flag in ("avx2", "fma") for flag in
+                                  ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile",
+                                   "avx512_vnni", "avx_vnni")},
+                          "gemm": {"gemm_size": 1024, "float32": {"gflops_per_s": 41.0},
+                                   "bfloat16": {"gflops_per_s": 26.0}}}
+    return {"mode": "quick", "rows": rows, "machine": machine, "ceiling": None,
+            "shared_before": {"loadavg": [3.5, 0, 0], "time": "t0", "training_running": []},
+            "shared_after": {"loadavg": [3.9, 0, 0], "time": "t1", "training_running": []}}
+
+
+def test_no_stored_reference_figures(bench):
+    assert not hasattr(bench, "TF1_KIND") and not hasattr(bench, "PYTORCH_ZERO_DCE")
+    source = RUN_PY.read_text()
+    assert "0.295" not in source and "unreachable" not in source and "out of reach" not in source
+
+
+def test_vs_original_is_the_same_run_ratio(bench):
+    rows = [_row("kind", "600x400", "original", 1.0, stages={}), _row("kind", "600x400", "eager", 1.2),
+            _row("kind", "600x400", "graph", 0.5), _row("kind", "600x400", "graph", 2.0, precision="bfloat16"),
+            {"section": "inference", "model": "zero_dce", "case": "600x400", "variant": "original",
+             "precision": "float32", "jit": False, "measured_size": "600x400",
+             "error": "not measured: torch is not importable here"},
+            _row("zero_dce", "600x400", "graph", 0.005)]
+    table = "\n".join(bench.inference_table(_report(rows), bench.QUICK))
+    ours = ("| KinD | 600x400 (600x400) | graph float32 | 500.0 ms | 500.0 ms | 2.40× faster |  | 900 MB | "
+            "2.00× faster |")
+    assert ours in table
+    assert "0.50× (slower)" in table                                      # bfloat16 slower than the original
+    assert "original PyTorch | not measured: torch is not importable here" in table
+    assert table.rstrip().endswith("| 900 MB | not measured |")          # Zero-DCE++ has no ratio at all
+
+
+def test_original_at_a_smaller_size_is_scaled_and_says_so(bench):
+    rows = [_row("kind", "4000x3000", "original", 1.0, measured="2000x1500"),
+            _row("kind", "4000x3000", "graph", 2.0, measured="4000x3000")]
+    table = "\n".join(bench.inference_table(_report(rows), bench.FULL))
+    assert "2.00× faster (scaled from 2000x1500)" in table
+
+
+def test_targets_compare_with_the_same_run_original_only(bench):
+    rows = [_row("kind", "600x400", "original", 1.0), _row("kind", "600x400", "graph", 0.5)]
+    targets = bench.evaluate_targets(_report(rows), bench.QUICK)
+    names = [t["target"] for t in targets]
+    assert "KinD float32 600x400 no slower than the original TF1 graph (same run)" in names
+    assert not any("bfloat16 600x400 no slower" in name for name in names)   # not measured: no target
+
+
+def test_machine_lines_name_cpu_isa_gemm_versions_and_load(bench):
+    text = "\n".join(bench.machine_lines(_report([])))
+    for part in ("AMD EPYC", "2 logical / 2 physical", "ISA: avx2, fma (no avx512f", "float32 41 GFLOP/s",
+                 "bfloat16 26 GFLOP/s", "Keras 3.15.1", "3.50 at start, 3.90 at end"):
+        assert part in text
+    old = {"cpu": "Intel(R) Xeon(R) Processor", "logical_cores": 2, "python": "3.11", "tensorflow": "2.21.0",
+           "amx_bf16": True, "avx512_bf16": True, "onednn": "default (on)"}
+    text = "\n".join(bench.machine_lines(_report([], machine=old)))
+    assert "other flags not recorded" in text and "GEMM rates not recorded" in text
