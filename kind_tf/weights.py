@@ -32,6 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kind_tf.errors import WeightsError  # noqa: F401  (defined there so that the losses need not import this)
 from kind_tf.models import DecomNet, IlluminationAdjustNet, ImprovedUNet, MSIANet, RestorationNet
 
 FORMAT = "kind_tf.kind"
@@ -46,10 +47,6 @@ STAGE_CLASSES: dict[str, type[keras.Model]] = {
     "IlluminationAdjustNet": IlluminationAdjustNet,
 }
 DEFAULT_CLASSES = {"decom": "DecomNet", "restore": "RestorationNet", "adjust": "IlluminationAdjustNet"}
-
-
-class WeightsError(RuntimeError):
-    """A weights folder is missing, incomplete or does not fit the network it describes."""
 
 
 OUTPUTS = ("fusion", "recompose")

@@ -19,6 +19,7 @@ from test_training import TINY, write_pairs
 from kind_tf import losses
 from kind_tf.losses import kind
 from kind_tf.losses.pixel import CROSSENTROPY_EPSILON
+from kind_tf.models.patchgan import PatchGANDiscriminator
 from kind_tf.weights import WeightsError
 
 TOL = 1e-5
@@ -227,7 +228,9 @@ def test_ms_ssim_gradient_is_finite_where_a_scale_is_clamped():
     assert np.isnan(reference).any() and np.isfinite(grad).all()
     close(float(value), float(raw))
     finite = np.isfinite(reference)
-    np.testing.assert_array_equal(grad[finite], reference[finite])
+    # The keras.ops MS-SSIM (kind_tf.losses.similarity) is not tf's graph, so its gradient equals tf's to
+    # float32 rounding, not bit for bit: measured max |difference| 6.5e-6 of the gradient's scale.
+    assert np.abs(grad[finite] - reference[finite]).max() <= 1e-4 * np.abs(reference[finite]).max()
     assert np.all(grad[~finite] == 0.0)
 
 
@@ -328,10 +331,10 @@ def test_adversarial_losses_match_numpy():
 
 
 def test_patchgan_discriminator_step():
-    disc = losses.PatchGANDiscriminator(filters=8, downsamples=2)
+    disc = PatchGANDiscriminator(filters=8, downsamples=2)
     real, fake = tf.constant(images((2, 32, 32, 3), 20)), tf.Variable(images((2, 32, 32, 3), 21))
     assert disc(real).shape == (2, 8, 8, 1)
-    clone = losses.PatchGANDiscriminator.from_config(disc.get_config())
+    clone = PatchGANDiscriminator.from_config(disc.get_config())
     assert clone(real).shape == (2, 8, 8, 1) and clone.count_params() == disc.count_params()
     for mode in losses.GAN_MODES:
         with tf.GradientTape(persistent=True) as tape:
@@ -339,7 +342,7 @@ def test_patchgan_discriminator_step():
             g_loss = losses.generator_loss(disc(fake), mode=mode)
         for grad in tape.gradient(d_loss, disc.trainable_variables) + [tape.gradient(g_loss, fake)]:
             assert grad is not None and np.all(np.isfinite(grad.numpy()))
-    pix2pix = losses.PatchGANDiscriminator()
+    pix2pix = PatchGANDiscriminator()
     pix2pix(tf.zeros([1, 32, 32, 3]))
     assert pix2pix.count_params() == 2_766_529                # pix2pix's 70×70 PatchGAN
 

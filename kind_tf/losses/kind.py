@@ -1,20 +1,24 @@
-"""KinD's training losses, exactly as the original three training scripts define them.
+"""KinD's training losses, exactly as the original three training scripts define them, in ``keras.ops``.
 
 See ../shared/reference/kind_official/TRAINING.md. Every loss here returns **per-example** values
-(shape [N]) so that the trainer can scale them to the global batch with
-``tf.nn.compute_average_loss``; since all examples of a batch have the same size, the mean of the
-per-example values is exactly the original's mean over the whole batch tensor.
+(shape [N]) so that the trainer can scale them to the global batch (:func:`kind_tf.backend.average_loss`,
+``tf.nn.compute_average_loss`` on TensorFlow); since all examples of a batch have the same size, the mean
+of the per-example values is exactly the original's mean over the whole batch tensor.
 
 The one batch-coupled piece is :func:`gradient`: the original min-max normalises the gradient map
 over the WHOLE batch tensor. Under a ``tf.distribute`` strategy with several replicas each replica
-only sees its slice of the batch, so the batch extrema are gathered across replicas (a
-differentiable ``all_gather``) — the loss and its gradients are then the same as on one device with
-the global batch.
+only sees its slice of the batch, so the batch extrema are gathered across replicas
+(:func:`kind_tf.backend.global_batch_extrema`, a differentiable ``all_gather``) — the loss and its
+gradients are then the same as on one device with the global batch.
 """
 
 from __future__ import annotations
 
-import tensorflow as tf
+from keras import ops
+
+from kind_tf import backend
+from kind_tf.losses import similarity
+from kind_tf.losses.base import Tensor, absolute, rgb_to_gray_601
 
 # Weights of the decomposition loss (original decomposition_net_train.py).
 DECOM_WEIGHTS = {
@@ -29,123 +33,112 @@ GRADIENT_EPSILON = 1e-4        # (g − min) / (max − min + 1e-4)
 MUTUAL_I_DECAY = 10.0          # (gx_l + gx_h) · exp(−10 (gx_l + gx_h))
 MUTUAL_INPUT_FLOOR = 0.01      # gx(I) / max(gx(gray(img)), 0.01)
 RESTORE_TARGET_GAMMA = 1.2     # restoration target R_high^1.2 ("to improve contrast")
-# SSIM settings of the original restoration loss (tf.image.ssim takes the same ones).
-SSIM_FILTER_SIZE = 11
-SSIM_FILTER_SIGMA = 1.5
-SSIM_K1 = 0.01
-SSIM_K2 = 0.03
-SSIM_MAX_VAL = 1.0
+# SSIM settings of the original restoration loss (tf.image.ssim's defaults; kind_tf.losses.similarity).
+SSIM_FILTER_SIZE = similarity.SSIM_FILTER_SIZE
+SSIM_FILTER_SIGMA = similarity.SSIM_FILTER_SIGMA
+SSIM_K1 = similarity.SSIM_K1
+SSIM_K2 = similarity.SSIM_K2
+SSIM_MAX_VAL = similarity.SSIM_MAX_VAL
 ADJUST_RATIO_EPSILON = 1e-4    # ratio = mean(I_low / (I_high + 1e-4)); map 1/ratio + 1e-4
 
 
-def _kernel(direction: str, dtype) -> tf.Tensor:
-    kernel_x = tf.constant([[0.0, 0.0], [-1.0, 1.0]], dtype=dtype)
-    if direction == "x":
-        kernel = kernel_x
-    elif direction == "y":
-        kernel = tf.transpose(kernel_x)
-    else:
-        raise ValueError(f"direction must be 'x' or 'y', got {direction!r}")
-    return tf.reshape(kernel, [2, 2, 1, 1])
+def batch_extrema(values: Tensor) -> tuple[Tensor, Tensor]:
+    """(min, max) of ``values`` over the whole global batch, across replicas when distributed
+    (:func:`kind_tf.backend.global_batch_extrema`; differentiable)."""
+    return backend.global_batch_extrema(values)
 
 
-def batch_extrema(values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(min, max) of ``values`` over the whole global batch, across replicas when distributed.
-
-    Differentiable: the gradient reaches the element holding the extremum, on whichever replica it is
-    (``ReplicaContext.all_gather`` all-reduces the upstream gradient).
-    """
-    low = tf.reduce_min(values)
-    high = tf.reduce_max(values)
-    context = tf.distribute.get_replica_context()
-    if context is not None and context.num_replicas_in_sync > 1:
-        pair = tf.reshape(tf.stack([low, -high]), [1, 2])
-        gathered = context.all_gather(pair, axis=0)              # [replicas, 2]
-        reduced = tf.reduce_min(gathered, axis=0)
-        low, high = reduced[0], -reduced[1]
-    return low, high
-
-
-def gradient(images: tf.Tensor, direction: str) -> tf.Tensor:
+def gradient(images: Tensor, direction: str) -> Tensor:
     """The original ``gradient(input_tensor, direction)``: |conv2d(x, k)|, batch-global min-max.
 
     k = [[0, 0], [−1, 1]] for x, its transpose for y, 'SAME' padding (TF pads one row/column of zeros
     at the bottom/right for a 2×2 kernel); the absolute response is normalised over the whole batch
-    tensor as (g − min) / (max − min + 1e-4).
+    tensor as (g − min) / (max − min + 1e-4). The two-tap convolution is written as the difference of
+    shifted slices of the zero-padded map — the same numbers (a 2×2 kernel with two zero taps adds
+    exact zeros) on every backend and for sizes known only at run time; |·| is
+    :func:`kind_tf.losses.base.absolute`, whose zero gradient at 0 (tf.abs's) matters here: the min is
+    always the exact 0 of the padded last row / column.
 
     Args:
         images: [N, H, W, 1] float.
     """
-    response = tf.abs(tf.nn.conv2d(images, _kernel(direction, images.dtype), strides=1, padding="SAME"))
+    if direction not in ("x", "y"):
+        raise ValueError(f"direction must be 'x' or 'y', got {direction!r}")
+    padded = ops.pad(images, [[0, 0], [0, 1], [0, 1], [0, 0]])
+    if direction == "x":        # out(i, j) = x(i + 1, j + 1) − x(i + 1, j)
+        response = padded[:, 1:, 1:, :] - padded[:, 1:, :-1, :]
+    else:                       # out(i, j) = x(i + 1, j + 1) − x(i, j + 1)
+        response = padded[:, 1:, 1:, :] - padded[:, :-1, 1:, :]
+    response = absolute(response)
     low, high = batch_extrema(response)
     return (response - low) / (high - low + GRADIENT_EPSILON)
 
 
-def _per_example_mean(values: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(values, axis=tf.range(1, tf.rank(values)))
+def _per_example_mean(values: Tensor) -> Tensor:
+    return ops.mean(values, axis=tuple(range(1, len(values.shape))))
 
 
-def to_gray(images: tf.Tensor) -> tf.Tensor:
+def to_gray(images: Tensor) -> Tensor:
     """``tf.image.rgb_to_grayscale`` (ITU-R 601 weights), as the original losses use."""
-    return tf.image.rgb_to_grayscale(images)
+    return rgb_to_gray_601(images)
 
 
-def mutual_i_loss(illumination_low: tf.Tensor, illumination_high: tf.Tensor) -> tf.Tensor:
+def mutual_i_loss(illumination_low: Tensor, illumination_high: Tensor) -> Tensor:
     """Mutual consistency of the two illuminations: g·exp(−10 g), g = gx_l + gx_h (and y). [N]."""
     gx = gradient(illumination_low, "x") + gradient(illumination_high, "x")
     gy = gradient(illumination_low, "y") + gradient(illumination_high, "y")
-    return _per_example_mean(gx * tf.exp(-MUTUAL_I_DECAY * gx) + gy * tf.exp(-MUTUAL_I_DECAY * gy))
+    return _per_example_mean(gx * ops.exp(-MUTUAL_I_DECAY * gx) + gy * ops.exp(-MUTUAL_I_DECAY * gy))
 
 
-def mutual_input_loss(illumination: tf.Tensor, images: tf.Tensor) -> tf.Tensor:
+def mutual_input_loss(illumination: Tensor, images: Tensor) -> Tensor:
     """Illumination smoothness guided by the input: |gx(I) / max(gx(gray(img)), 0.01)| (+ y). [N]."""
     gray = to_gray(images)
-    gx = gradient(illumination, "x") / tf.maximum(gradient(gray, "x"), MUTUAL_INPUT_FLOOR)
-    gy = gradient(illumination, "y") / tf.maximum(gradient(gray, "y"), MUTUAL_INPUT_FLOOR)
-    return _per_example_mean(tf.abs(gx) + tf.abs(gy))
+    gx = gradient(illumination, "x") / ops.maximum(gradient(gray, "x"), MUTUAL_INPUT_FLOOR)
+    gy = gradient(illumination, "y") / ops.maximum(gradient(gray, "y"), MUTUAL_INPUT_FLOOR)
+    return _per_example_mean(absolute(gx) + absolute(gy))
 
 
-def decom_losses(low: tf.Tensor, high: tf.Tensor, reflectance_low: tf.Tensor, illumination_low: tf.Tensor,
-                 reflectance_high: tf.Tensor, illumination_high: tf.Tensor) -> dict[str, tf.Tensor]:
+def decom_losses(low: Tensor, high: Tensor, reflectance_low: Tensor, illumination_low: Tensor,
+                 reflectance_high: Tensor, illumination_high: Tensor) -> dict[str, Tensor]:
     """Every term of the decomposition loss and their weighted sum ``total``, each per example [N].
 
     loss = recon_high + recon_low + 0.01·equal_R + 0.2·mutual_i + 0.15·mutual_input(I_high, high)
            + 0.15·mutual_input(I_low, low)
     """
-    illumination_low3 = tf.concat([illumination_low] * 3, axis=-1)
-    illumination_high3 = tf.concat([illumination_high] * 3, axis=-1)
+    illumination_low3 = ops.concatenate([illumination_low] * 3, axis=-1)
+    illumination_high3 = ops.concatenate([illumination_high] * 3, axis=-1)
     terms = {
-        "recon_low": _per_example_mean(tf.abs(reflectance_low * illumination_low3 - low)),
-        "recon_high": _per_example_mean(tf.abs(reflectance_high * illumination_high3 - high)),
-        "equal_r": _per_example_mean(tf.abs(reflectance_low - reflectance_high)),
+        "recon_low": _per_example_mean(absolute(reflectance_low * illumination_low3 - low)),
+        "recon_high": _per_example_mean(absolute(reflectance_high * illumination_high3 - high)),
+        "equal_r": _per_example_mean(absolute(reflectance_low - reflectance_high)),
         "mutual_i": mutual_i_loss(illumination_low, illumination_high),
         "mutual_input_low": mutual_input_loss(illumination_low, low),
         "mutual_input_high": mutual_input_loss(illumination_high, high),
     }
-    terms["total"] = tf.add_n([DECOM_WEIGHTS[name] * value for name, value in terms.items()])
+    terms["total"] = sum(DECOM_WEIGHTS[name] * value for name, value in terms.items())
     return terms
 
 
-def ssim_loss(images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """1 − SSIM per example [N]: ``tf.image.ssim`` with the original's settings.
+def ssim_loss(images: Tensor, targets: Tensor) -> Tensor:
+    """1 − SSIM per example [N]: :func:`kind_tf.losses.similarity.ssim` (tf.image.ssim in keras.ops)
+    with the original's settings.
 
-    11×11 Gaussian window, σ 1.5, K1 0.01, K2 0.03, L = 1, 'VALID' window (as the original). The SSIM
-    map (already averaged over channels) is requested with ``return_index_map=True`` and averaged here
-    over its contiguous spatial axes: tf.image.ssim's own float32 mean over the non-innermost H, W axes
-    drifts by up to ~3e-4 on 384×384 patches, whereas this stays within ~1e-6 of a float64
-    re-implementation of the original's per-channel SSIM (tests/test_kind_losses.py).
+    11×11 Gaussian window, σ 1.5, K1 0.01, K2 0.03, L = 1, 'VALID' window (as the original), the map
+    averaged per channel, then over channels. The window means are contiguous float32 reductions: they
+    stay within ~1e-6 of a float64 re-implementation of the original's per-channel SSIM
+    (tests/test_kind_losses.py), where tf.image.ssim's own float32 mean over the non-innermost H, W
+    axes drifts by up to ~3e-4 on 384×384 patches.
     """
-    ssim_map = tf.image.ssim(images, targets, max_val=SSIM_MAX_VAL, filter_size=SSIM_FILTER_SIZE,
-                             filter_sigma=SSIM_FILTER_SIGMA, k1=SSIM_K1, k2=SSIM_K2, return_index_map=True)
-    return 1.0 - tf.reduce_mean(ssim_map, axis=[-2, -1])
+    return 1.0 - similarity.ssim(images, targets, max_val=SSIM_MAX_VAL, filter_size=SSIM_FILTER_SIZE,
+                                 filter_sigma=SSIM_FILTER_SIGMA, k1=SSIM_K1, k2=SSIM_K2)
 
 
-def restore_target(reflectance_high: tf.Tensor) -> tf.Tensor:
+def restore_target(reflectance_high: Tensor) -> Tensor:
     """The restoration target R_high^1.2."""
-    return tf.pow(reflectance_high, RESTORE_TARGET_GAMMA)
+    return ops.power(reflectance_high, RESTORE_TARGET_GAMMA)
 
 
-def restore_losses(restored: tf.Tensor, target: tf.Tensor) -> dict[str, tf.Tensor]:
+def restore_losses(restored: Tensor, target: Tensor) -> dict[str, Tensor]:
     """mean((R − T)²) + mean((gx(gray R) − gx(gray T))² + (gy…)²) + (1 − SSIM(R, T)), per example.
 
     ``target`` is already R_high^1.2 (see :func:`restore_target`).
@@ -163,7 +156,7 @@ def restore_losses(restored: tf.Tensor, target: tf.Tensor) -> dict[str, tf.Tenso
     return terms
 
 
-def adjust_losses(adjusted: tf.Tensor, target: tf.Tensor) -> dict[str, tf.Tensor]:
+def adjust_losses(adjusted: Tensor, target: Tensor) -> dict[str, Tensor]:
     """mean((I' − T)²) + mean((gx(I') − gx(T))² + (gy(I') − gy(T))²), per example."""
     grad = ((gradient(adjusted, "x") - gradient(target, "x")) ** 2
             + (gradient(adjusted, "y") - gradient(target, "y")) ** 2)
@@ -175,6 +168,6 @@ def adjust_losses(adjusted: tf.Tensor, target: tf.Tensor) -> dict[str, tf.Tensor
     return terms
 
 
-def adjust_ratio(illumination_low: tf.Tensor, illumination_high: tf.Tensor) -> tf.Tensor:
+def adjust_ratio(illumination_low: Tensor, illumination_high: Tensor) -> Tensor:
     """The per-patch brightness ratio mean(I_low / (I_high + 1e-4)) over [..., H, W, 1] → [...]."""
-    return tf.reduce_mean(illumination_low / (illumination_high + ADJUST_RATIO_EPSILON), axis=[-3, -2, -1])
+    return ops.mean(illumination_low / (illumination_high + ADJUST_RATIO_EPSILON), axis=(-3, -2, -1))

@@ -10,7 +10,8 @@ repeated to 3 channels.
 Weights: ``weights="imagenet"`` uses Keras' cached ImageNet file (``~/.keras/models/
 vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5``, or under ``$KERAS_HOME/models``) and **never
 downloads**: when it is missing a :class:`kind_tf.weights.WeightsError` says where to put it.
-``weights=PATH`` loads that file, ``weights=None`` is a random VGG (for tests).
+``weights=PATH`` loads that file, ``weights=None`` is a random VGG (for tests). keras.applications'
+VGGs and the ``.h5`` weights load on every Keras backend, so the loss does too.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from functools import cache
 from pathlib import Path
 
 import keras
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
-from kind_tf.losses.base import pair, per_example_mean, reduce
-from kind_tf.weights import WeightsError
+from kind_tf.errors import WeightsError
+from kind_tf.losses.base import Tensor, absolute, pair, per_example_mean, reduce
 
 #: Network → (keras.applications constructor name, ImageNet no-top weights file name).
 VGG_NETWORKS = {
@@ -72,8 +74,8 @@ def feature_extractor(network: str = "vgg19", layers: tuple[str, ...] | None = N
                       weights: str | None = "imagenet") -> keras.Model:
     """A frozen float32 keras.Model: preprocessed [N, H, W, 3] → the listed layers' activations.
 
-    Cached per (network, layers, weights): build it outside ``tf.function`` / replica functions
-    (the registry and :class:`PerceptualLoss` do) so its variables are created once.
+    Cached per (network, layers, weights): build it outside ``tf.function`` / ``jax.jit`` / replica
+    functions (the registry and :class:`PerceptualLoss` do) so its variables are created once.
     """
     layers = tuple(layers or DEFAULT_LAYERS[network])
     path = resolve_weights(network, weights)
@@ -94,12 +96,12 @@ def feature_extractor(network: str = "vgg19", layers: tuple[str, ...] | None = N
     return model
 
 
-def vgg_preprocess(images: tf.Tensor) -> tf.Tensor:
+def vgg_preprocess(images: Tensor) -> Tensor:
     """[0, 1] RGB (or 1-channel) → VGG caffe input: ×255, RGB → BGR, minus the ImageNet mean."""
     if images.shape[-1] == 1:
-        images = tf.concat([images] * 3, axis=-1)
-    bgr = tf.reverse(images * 255.0, axis=[-1])
-    return bgr - tf.constant(IMAGENET_BGR_MEAN, tf.float32)
+        images = ops.concatenate([images] * 3, axis=-1)
+    bgr = ops.flip(images * 255.0, axis=-1)
+    return bgr - ops.convert_to_tensor(np.asarray(IMAGENET_BGR_MEAN, np.float32))
 
 
 class PerceptualLoss:
@@ -127,23 +129,23 @@ class PerceptualLoss:
         self.distance = distance
         self.extractor = feature_extractor(network, self.layers, None if weights is None else str(weights))
 
-    def __call__(self, y_true, y_pred, *, reduction: str = "mean") -> tf.Tensor:
+    def __call__(self, y_true, y_pred, *, reduction: str = "mean") -> Tensor:
         y_true, y_pred = pair(y_true, y_pred, min_rank=4, channels=(1, 3))
-        batch = tf.shape(y_pred)[0]
-        features = self.extractor(vgg_preprocess(tf.concat([y_pred, y_true], axis=0)), training=False)
+        batch = ops.shape(y_pred)[0]
+        features = self.extractor(vgg_preprocess(ops.concatenate([y_pred, y_true], axis=0)), training=False)
         if not isinstance(features, (list, tuple)):
             features = [features]
         total = 0.0
         for weight, feature in zip(self.layer_weights, features):
-            difference = tf.cast(feature[:batch], tf.float32) - tf.cast(feature[batch:], tf.float32)
-            distance = tf.square(difference) if self.distance == "l2" else tf.abs(difference)
+            difference = ops.cast(feature[:batch], "float32") - ops.cast(feature[batch:], "float32")
+            distance = ops.square(difference) if self.distance == "l2" else absolute(difference)
             total += weight * per_example_mean(distance)
         return reduce(total, reduction)
 
 
 def perceptual(y_true, y_pred, *, network: str = "vgg19", layers=None, weights="imagenet", distance: str = "l2",
-               reduction: str = "mean") -> tf.Tensor:
+               reduction: str = "mean") -> Tensor:
     """Perceptual loss, eq. (8), as a plain function (the VGG is built once per settings and cached;
-    call it once eagerly before using it inside ``tf.function`` or a distribution strategy)."""
+    call it once eagerly before using it inside ``tf.function`` / ``jax.jit`` or a distribution strategy)."""
     loss = PerceptualLoss(network, None if layers is None else tuple(layers), weights, distance)
     return loss(y_true, y_pred, reduction=reduction)

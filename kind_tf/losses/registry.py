@@ -19,10 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-import tensorflow as tf
-
 from kind_tf.losses import color, perceptual, pixel, pyramid, structural
-from kind_tf.losses.base import check_reduction, reduce
+from kind_tf.losses.base import Tensor, check_reduction, reduce
 
 ORIGINAL = "original"
 
@@ -123,8 +121,8 @@ class CombinedLoss:
         """True for the spec ``original`` (weight 1) alone: the stage's default recipe."""
         return len(self._terms) == 1 and self._terms[0][0] == ORIGINAL and self._terms[0][1] == 1.0
 
-    def terms(self, y_true, y_pred) -> dict[str, tf.Tensor]:
-        values: dict[str, tf.Tensor] = {}
+    def terms(self, y_true, y_pred) -> dict[str, Tensor]:
+        values: dict[str, Tensor] = {}
         weighted = []
         for name, weight, loss in self._terms:
             sub_terms = getattr(loss, "terms", None)
@@ -136,10 +134,10 @@ class CombinedLoss:
                 value = loss(y_true, y_pred, reduction="none")
             values[name] = value
             weighted.append(weight * value)
-        values["total"] = tf.add_n(weighted)
+        values["total"] = sum(weighted)
         return values
 
-    def __call__(self, y_true, y_pred, *, reduction: str = "mean") -> tf.Tensor:
+    def __call__(self, y_true, y_pred, *, reduction: str = "mean") -> Tensor:
         check_reduction(reduction)
         return reduce(self.terms(y_true, y_pred)["total"], reduction)
 

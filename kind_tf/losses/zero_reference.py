@@ -8,7 +8,10 @@ so :func:`zero_dce_total_loss` is the original training objective
            + 10·mean(L_exp(enhanced, E = 0.6))
 
 Layout NHWC: images / enhanced / curve maps are ``[B, H, W, 3]``. Every term is computed in float32
-whatever the input dtype (mixed-precision safe); each returns a float32 scalar.
+whatever the input dtype (mixed-precision safe), in ``keras.ops`` (every Keras backend). Each returns a
+float32 scalar — the original's batch mean — or, with ``reduction="none"``, the per-image values ``[B]``
+whose mean it is (every term is a mean over the batch of equally weighted per-image values, images of
+one batch having one size), as the library losses (:mod:`kind_tf.losses.base`).
 Pooling follows ``nn.AvgPool2d(k)``: non-overlapping k×k windows, a remainder smaller than k is
 dropped (floor), i.e. "VALID" average pooling.
 """
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import tensorflow as tf
+from keras import ops
+
+from kind_tf.losses.base import Tensor, as_float32, reduce
 
 #: Loss weights of Zero-DCE++'s lowlight_train.py (the paper's Zero-DCE used TV weight 200).
 ZERO_DCE_LOSS_WEIGHTS: dict[str, float] = {
@@ -33,17 +38,20 @@ EXPOSURE_PATCH_SIZE = 16
 WELL_EXPOSEDNESS = 0.6
 
 
-def _float32(x: tf.Tensor) -> tf.Tensor:
-    return tf.cast(tf.convert_to_tensor(x), tf.float32)
+_float32 = as_float32
 
 
-def _channel_mean_pool(images: tf.Tensor, pool_size: int) -> tf.Tensor:
+def _channel_mean_pool(images: Tensor, pool_size: int) -> Tensor:
     """``[B, H, W, C]`` → channel mean, then ``pool_size`` average pooling ``[B, H//k, W//k, 1]``."""
-    gray = tf.reduce_mean(images, axis=-1, keepdims=True)
-    return tf.nn.avg_pool2d(gray, ksize=pool_size, strides=pool_size, padding="VALID")
+    gray = ops.mean(images, axis=-1, keepdims=True)
+    return ops.average_pool(gray, pool_size=pool_size, strides=pool_size, padding="valid")
 
 
-def spatial_consistency_loss(images: tf.Tensor, enhanced: tf.Tensor) -> tf.Tensor:
+def _per_image_mean(values: Tensor) -> Tensor:
+    return ops.mean(values, axis=(1, 2, 3))
+
+
+def spatial_consistency_loss(images: Tensor, enhanced: Tensor, *, reduction: str = "mean") -> Tensor:
     """L_spa: keep the local contrast of the input (paper Eq. 3), original form.
 
     Channel-mean images are 4×4 average pooled; for each of the 4 neighbours (left, right, up,
@@ -54,14 +62,15 @@ def spatial_consistency_loss(images: tf.Tensor, enhanced: tf.Tensor) -> tf.Tenso
     Args:
         images: ``[B, H, W, 3]`` input (the original's ``img_lowlight``).
         enhanced: ``[B, H, W, 3]`` enhanced image.
+        reduction: "mean" (the original), "sum" or "none" (per image, ``[B]``).
 
     Returns:
-        float32 scalar.
+        float32 scalar, or ``[B]``.
     """
     pooled_images = _channel_mean_pool(_float32(images), SPATIAL_POOL_SIZE)
     pooled_enhanced = _channel_mean_pool(_float32(enhanced), SPATIAL_POOL_SIZE)
     # The difference maps are linear, so D_images − D_enhanced = D(images − enhanced).
-    delta = tf.pad(pooled_images - pooled_enhanced, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    delta = ops.pad(pooled_images - pooled_enhanced, [[0, 0], [1, 1], [1, 1], [0, 0]])
     centre = delta[:, 1:-1, 1:-1, :]
     neighbours = (
         delta[:, 1:-1, :-2, :],  # left
@@ -69,13 +78,14 @@ def spatial_consistency_loss(images: tf.Tensor, enhanced: tf.Tensor) -> tf.Tenso
         delta[:, :-2, 1:-1, :],  # up
         delta[:, 2:, 1:-1, :],  # down
     )
-    energy = tf.add_n([tf.square(centre - neighbour) for neighbour in neighbours])
-    return tf.reduce_mean(energy)
+    energy = sum(ops.square(centre - neighbour) for neighbour in neighbours)
+    return reduce(_per_image_mean(energy), reduction)
 
 
 def exposure_control_loss(
-    enhanced: tf.Tensor, patch_size: int = EXPOSURE_PATCH_SIZE, well_exposedness: float = WELL_EXPOSEDNESS
-) -> tf.Tensor:
+    enhanced: Tensor, patch_size: int = EXPOSURE_PATCH_SIZE, well_exposedness: float = WELL_EXPOSEDNESS, *,
+    reduction: str = "mean",
+) -> Tensor:
     """L_exp: distance of local average intensity to the well-exposedness level E (paper Eq. 4).
 
     ``mean((avgpool_16(channel_mean(enhanced)) − E)²)``.
@@ -84,15 +94,16 @@ def exposure_control_loss(
         enhanced: ``[B, H, W, 3]``; H, W ≥ ``patch_size``.
         patch_size: non-overlapping patch size (16).
         well_exposedness: E (0.6).
+        reduction: "mean" (the original), "sum" or "none" (per image, ``[B]``).
 
     Returns:
-        float32 scalar.
+        float32 scalar, or ``[B]``.
     """
     pooled = _channel_mean_pool(_float32(enhanced), patch_size)
-    return tf.reduce_mean(tf.square(pooled - well_exposedness))
+    return reduce(_per_image_mean(ops.square(pooled - well_exposedness)), reduction)
 
 
-def color_constancy_loss(enhanced: tf.Tensor) -> tf.Tensor:
+def color_constancy_loss(enhanced: Tensor, *, reduction: str = "mean") -> Tensor:
     """L_col: gray-world colour constancy (paper Eq. 5), original form, averaged over the batch.
 
     Per image, channel means m_r, m_g, m_b; D_rg = (m_r − m_g)², D_rb = (m_r − m_b)²,
@@ -101,20 +112,21 @@ def color_constancy_loss(enhanced: tf.Tensor) -> tf.Tensor:
 
     Args:
         enhanced: ``[B, H, W, 3]`` RGB.
+        reduction: "mean" (the original), "sum" or "none" (k per image, ``[B]``).
 
     Returns:
-        float32 scalar, mean of k over the batch.
+        float32 scalar, mean of k over the batch (or ``[B]``).
     """
-    means = tf.reduce_mean(_float32(enhanced), axis=[1, 2])  # [B, 3]
+    means = ops.mean(ops.transpose(_float32(enhanced), (0, 3, 1, 2)), axis=(2, 3))  # [B, 3], contiguous means
     mean_r, mean_g, mean_b = means[:, 0], means[:, 1], means[:, 2]
-    d_rg = tf.square(mean_r - mean_g)
-    d_rb = tf.square(mean_r - mean_b)
-    d_gb = tf.square(mean_b - mean_g)
-    k = tf.sqrt(tf.square(d_rg) + tf.square(d_rb) + tf.square(d_gb))
-    return tf.reduce_mean(k)
+    d_rg = ops.square(mean_r - mean_g)
+    d_rb = ops.square(mean_r - mean_b)
+    d_gb = ops.square(mean_b - mean_g)
+    k = ops.sqrt(ops.square(d_rg) + ops.square(d_rb) + ops.square(d_gb))
+    return reduce(k, reduction)
 
 
-def illumination_smoothness_loss(curve_map: tf.Tensor) -> tf.Tensor:
+def illumination_smoothness_loss(curve_map: Tensor, *, reduction: str = "mean") -> Tensor:
     """L_TV(A): total-variation smoothness of the curve map (paper Eq. 6), original form.
 
     ``2·( Σ(Δ_h A)² / ((H−1)·W) + Σ(Δ_w A)² / (H·(W−1)) ) / B``; the sums run over batch and
@@ -123,26 +135,30 @@ def illumination_smoothness_loss(curve_map: tf.Tensor) -> tf.Tensor:
 
     Args:
         curve_map: ``[B, H, W, C]`` curve parameters A (alpha).
+        reduction: "mean" (the original), "sum" or "none" (``[B]``: image i's
+            ``2·(Σ_i(Δ_h A)² / ((H−1)·W) + Σ_i(Δ_w A)² / (H·(W−1)))``, whose batch mean is the original).
 
     Returns:
-        float32 scalar (unweighted; the training weight is 1600).
+        float32 scalar (unweighted; the training weight is 1600), or ``[B]``.
     """
     curve_map = _float32(curve_map)
-    shape = tf.shape(curve_map)
-    batch, height, width = (tf.cast(shape[i], tf.float32) for i in range(3))
-    tv_h = tf.reduce_sum(tf.square(curve_map[:, 1:, :, :] - curve_map[:, :-1, :, :]))
-    tv_w = tf.reduce_sum(tf.square(curve_map[:, :, 1:, :] - curve_map[:, :, :-1, :]))
+    shape = ops.shape(curve_map)
+    height, width = (ops.cast(shape[i], "float32") for i in (1, 2))
+    tv_h = ops.sum(ops.square(curve_map[:, 1:, :, :] - curve_map[:, :-1, :, :]), axis=(1, 2, 3))
+    tv_w = ops.sum(ops.square(curve_map[:, :, 1:, :] - curve_map[:, :, :-1, :]), axis=(1, 2, 3))
     count_h = (height - 1.0) * width
     count_w = height * (width - 1.0)
-    return 2.0 * (tf.math.divide_no_nan(tv_h, count_h) + tf.math.divide_no_nan(tv_w, count_w)) / batch
+    return reduce(2.0 * (ops.divide_no_nan(tv_h, count_h) + ops.divide_no_nan(tv_w, count_w)), reduction)
 
 
 def zero_dce_loss_terms(
-    images: tf.Tensor,
-    enhanced: tf.Tensor,
-    curve_map: tf.Tensor,
+    images: Tensor,
+    enhanced: Tensor,
+    curve_map: Tensor,
     weights: Mapping[str, float] | None = None,
-) -> dict[str, tf.Tensor]:
+    *,
+    reduction: str = "mean",
+) -> dict[str, Tensor]:
     """The weighted zero-reference terms and their sum, for logging.
 
     Args:
@@ -151,10 +167,11 @@ def zero_dce_loss_terms(
         curve_map: ``[B, H', W', 3]`` curve map A the model applied (full resolution at
             ``scale_factor`` 1, as in training).
         weights: overrides for :data:`ZERO_DCE_LOSS_WEIGHTS` (same keys).
+        reduction: "mean" (the original's scalars), "sum" or "none" (per image, ``[B]`` each).
 
     Returns:
         ``{"illumination_smoothness", "spatial_consistency", "color_constancy",
-        "exposure_control": weighted float32 scalars, "total": their sum}``.
+        "exposure_control": weighted float32 scalars (or [B]), "total": their sum}``.
     """
     merged = dict(ZERO_DCE_LOSS_WEIGHTS)
     if weights is not None:
@@ -163,23 +180,27 @@ def zero_dce_loss_terms(
             raise ValueError(f"unknown Zero-DCE loss weight(s) {unknown}; known: {sorted(ZERO_DCE_LOSS_WEIGHTS)}")
         merged.update({k: float(v) for k, v in weights.items()})
     terms = {
-        "illumination_smoothness": merged["illumination_smoothness"] * illumination_smoothness_loss(curve_map),
-        "spatial_consistency": merged["spatial_consistency"] * spatial_consistency_loss(images, enhanced),
-        "color_constancy": merged["color_constancy"] * color_constancy_loss(enhanced),
-        "exposure_control": merged["exposure_control"] * exposure_control_loss(enhanced),
+        "illumination_smoothness": merged["illumination_smoothness"]
+        * illumination_smoothness_loss(curve_map, reduction=reduction),
+        "spatial_consistency": merged["spatial_consistency"]
+        * spatial_consistency_loss(images, enhanced, reduction=reduction),
+        "color_constancy": merged["color_constancy"] * color_constancy_loss(enhanced, reduction=reduction),
+        "exposure_control": merged["exposure_control"] * exposure_control_loss(enhanced, reduction=reduction),
     }
-    terms["total"] = tf.add_n(list(terms.values()))
+    terms["total"] = sum(terms.values())
     return terms
 
 
 def zero_dce_total_loss(
-    images: tf.Tensor,
-    enhanced: tf.Tensor,
-    curve_map: tf.Tensor,
+    images: Tensor,
+    enhanced: Tensor,
+    curve_map: Tensor,
     weights: Mapping[str, float] | None = None,
-) -> tf.Tensor:
-    """Zero-DCE++ training loss: 1600·L_TV(A) + L_spa + 5·L_col + 10·L_exp (float32 scalar).
+    *,
+    reduction: str = "mean",
+) -> Tensor:
+    """Zero-DCE++ training loss: 1600·L_TV(A) + L_spa + 5·L_col + 10·L_exp (float32 scalar, or [B]).
 
-    Args and weights as :func:`zero_dce_loss_terms`.
+    Args, weights and reduction as :func:`zero_dce_loss_terms`.
     """
-    return zero_dce_loss_terms(images, enhanced, curve_map, weights)["total"]
+    return zero_dce_loss_terms(images, enhanced, curve_map, weights, reduction=reduction)["total"]

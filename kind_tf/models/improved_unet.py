@@ -71,7 +71,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from kind_tf.image_ops import resize_bilinear
+# SAD is a loss, so it lives in kind_tf.losses (networks import losses, never the reverse); re-exported here.
+from kind_tf.losses.distillation import attention_map, sad_loss, spatial_softmax  # noqa: F401
 from kind_tf.models.layers import ConvLReLU, UpsampleAndConcat, max_pool
 
 NUM_LEVELS = 5  # the original U-Net's 5 levels: 4 downsamplings
@@ -370,65 +371,6 @@ class FeaturePyramid(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "width": self.width, "num_levels": self.num_levels}
-
-
-def attention_map(features):
-    """Activation-based attention G²_sum(A) = Σ_c A_c² (Zagoruyko & Komodakis 2017; SAD Sec. 3.1).
-
-    Shapes: [N, H, W, C] → [N, H, W, 1] (float32).
-    """
-    features = ops.cast(features, "float32")
-    return ops.sum(ops.square(features), axis=-1, keepdims=True)
-
-
-def spatial_softmax(attention):
-    """SAD's Φ: softmax over all H·W positions of each map, multiplied by H·W.
-
-    The factor H·W (a deviation from Hou et al.) makes a uniform map 1 everywhere, so the mimic
-    loss does not shrink as 1 / (H·W)² with the image size: on a 384×384 KinD patch each softmax
-    value is ~7e-6 and the plain squared errors would be ~1e-11 times the squared relative
-    differences, leaving λ meaningless and tied to the patch size. For a fixed size it only rescales
-    each pair's loss by a constant, so the method is otherwise unchanged.
-
-    Shapes: [N, H, W, 1] → [N, H, W, 1], each map summing to H·W.
-    """
-    shape = ops.shape(attention)
-    flat = ops.reshape(attention, (shape[0], -1))
-    count = ops.cast(ops.shape(flat)[1], flat.dtype)
-    # Written out rather than ops.softmax, which warns on the 1×1 maps of tiny inputs.
-    exponentials = ops.exp(flat - ops.stop_gradient(ops.max(flat, axis=-1, keepdims=True)))
-    softmax = exponentials / ops.sum(exponentials, axis=-1, keepdims=True)
-    return ops.reshape(softmax * count, shape)
-
-
-def sad_loss(feature_maps: Sequence) -> Any:
-    """Self-attention distillation loss (Hou et al., ICCV 2019, Eq. 2) over successive blocks.
-
-    For each pair of successive maps (A_m, A_{m+1}), finest first:
-    Ψ(A) = Φ(B(G²_sum(A))), where B bilinearly resizes the higher block's attention to the lower
-    block's H×W (the pair's common size) and Φ is :func:`spatial_softmax`; the pair's loss is the mean
-    squared error between Ψ(A_m) and stop_gradient(Ψ(A_{m+1})) — averaged over batch and pixels —
-    so only the lower block learns to mimic the higher one. The pair losses are summed over the
-    M − 1 pairs, as in the paper.
-
-    Args:
-        feature_maps: M ≥ 2 maps [N, H_m, W_m, C_m], from the lowest (finest) block to the highest.
-
-    Returns:
-        A float32 scalar.
-    """
-    if len(feature_maps) < 2:
-        raise ValueError(f"sad_loss needs at least 2 feature maps, got {len(feature_maps)}")
-    total = ops.zeros((), "float32")
-    for lower, higher in zip(feature_maps[:-1], feature_maps[1:]):
-        student = spatial_softmax(attention_map(lower))
-        # Bilinear, half-pixel centres, no antialiasing (tf.image.resize's), to the lower map's size,
-        # which may be known only at run time (ops.image.resize needs a static size).
-        lower_shape = ops.shape(lower)
-        target = resize_bilinear(attention_map(higher), lower_shape[1], lower_shape[2])
-        target = ops.stop_gradient(spatial_softmax(target))
-        total = total + ops.mean(ops.square(student - target))
-    return total
 
 
 @keras.saving.register_keras_serializable(package="kind_tf")
