@@ -26,6 +26,7 @@ from test_training import TINY, write_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("decom", "restore", "adjust")
+ALL_STAGES = (*STAGES, "zerodce")   # Zero-DCE++: unpaired images, zero-reference losses, torch-style Adam
 pytest.importorskip("jax")
 
 
@@ -46,25 +47,48 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
         build_model(model, stage)
     initial = root / "initial"
     save_weights(initial, models, {})
+    from kind_tf.training.tasks import ZeroDCETask
+
+    task = ZeroDCETask()
+    task.export(initial / "zero_dce", task.build_model(), {})
     return train, initial
 
 
 def stage_config(stage: str, train: Path, initial: Path, run: Path, steps: int = 1) -> dict:
+    if stage == "zerodce":   # a folder of unpaired images (the low ones), resized to the 16-px "patch"
+        return dict(stage=stage, data=str(train / "low"), run_dir=str(run), steps=steps,
+                    init_weights=str(initial / "zero_dce"), seed=5, **TINY)
     return dict(stage=stage, data=str(train), run_dir=str(run), steps=steps, init_weights=str(initial),
                 decom_weights=str(initial), seed=5, **TINY)
 
 
+def exported_weights(stage: str, run: Path) -> list:
+    if stage == "zerodce":
+        from kind_tf.convert.zero_dce_pth import load_zero_dce
+
+        return load_zero_dce(run / "weights_zero_dce").get_weights()
+    from kind_tf.weights import load_stage
+
+    return load_stage(run / "weights", stage).get_weights()
+
+
+def initial_weights(stage: str, initial: Path) -> list:
+    from kind_tf.convert.zero_dce_pth import load_zero_dce
+    from kind_tf.weights import load_stage
+
+    return (load_zero_dce(initial / "zero_dce") if stage == "zerodce" else load_stage(initial, stage)).get_weights()
+
+
 ONE_STEP = textwrap.dedent("""
     import json, sys
-    from test_jax_training import stage_config
+    from test_jax_training import ALL_STAGES, exported_weights, stage_config
     from pathlib import Path
     from kind_tf.training import TrainConfig, Trainer
-    from kind_tf.weights import load_stage
     train, initial, run = (Path(p) for p in sys.argv[1:4])
     out = {}
-    for stage in ("decom", "restore", "adjust"):
+    for stage in ALL_STAGES:
         result = Trainer(TrainConfig(**stage_config(stage, train, initial, run / stage))).run()
-        weights = load_stage(run / stage / "weights", stage).get_weights()
+        weights = exported_weights(stage, run / stage)
         out[stage] = {"losses": result.losses, "weights": [w.tolist() for w in weights]}
     print("RESULT" + json.dumps(out))
 """)
@@ -73,21 +97,20 @@ ONE_STEP = textwrap.dedent("""
 @pytest.mark.slow
 def test_one_jax_step_equals_one_tensorflow_step_per_stage(data, tmp_path):
     from kind_tf.training import TrainConfig, Trainer
-    from kind_tf.weights import load_stage
 
     train, initial = data
     result = subprocess.run([sys.executable, "-c", ONE_STEP, str(train), str(initial), str(tmp_path / "jax")],
                             env=jax_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     jax = json.loads(result.stdout.split("RESULT", 1)[1])
-    for stage in STAGES:
+    for stage in ALL_STAGES:
         run = tmp_path / "tf" / stage
         tensorflow = Trainer(TrainConfig(**stage_config(stage, train, initial, run))).run()
         assert set(tensorflow.losses) == set(jax[stage]["losses"])
         for name, value in tensorflow.losses.items():
             assert abs(jax[stage]["losses"][name] - value) <= 1e-5 * max(1.0, abs(value)), (stage, name)
-        before = load_stage(initial, stage).get_weights()
-        after = load_stage(run / "weights", stage).get_weights()
+        before = initial_weights(stage, initial)
+        after = exported_weights(stage, run)
         assert any(np.abs(a - b).max() > 0 for a, b in zip(after, before)), f"{stage}: the step changed nothing"
         for ours, theirs in zip(jax[stage]["weights"], after):
             assert np.abs(np.asarray(ours) - theirs).max() <= 1e-5, stage
