@@ -853,28 +853,16 @@ def _pixels(size_label: str) -> int:
     return width * height
 
 
-def _baseline_seconds(rows, model, label, size_label) -> tuple[float | None, str]:
-    """The eager baseline's median for this case, scaled by pixel count when measured at another size."""
-    eager = _find(rows, section="inference", model=model, case=label, variant="eager")
-    if eager is None:
+def _variant_seconds(rows, model, label, size_label, variant: str) -> tuple[float | None, str]:
+    """The median of ``variant`` ("eager": our baseline, "original": the original implementation) for this
+    case in the same run, scaled by the pixel count when it ran at another size; None when not measured."""
+    found = _find(rows, section="inference", model=model, case=label, variant=variant)
+    if found is None:
         return None, ""
-    seconds = eager["median_s"]
-    if eager["measured_size"] != size_label:
-        seconds *= _pixels(size_label) / _pixels(eager["measured_size"])
-        return seconds, f" (scaled from {eager['measured_size']})"
-    return seconds, ""
-
-
-def _original_seconds(rows, model, label, size_label) -> tuple[float | None, str]:
-    """The original implementation's median for this case in the same run (scaled by the pixel count when it
-    ran at another size), or None when it was not measured."""
-    original = _find(rows, section="inference", model=model, case=label, variant="original")
-    if original is None:
-        return None, ""
-    seconds = original["median_s"]
-    if original["measured_size"] != size_label:
-        seconds *= _pixels(size_label) / _pixels(original["measured_size"])
-        return seconds, f" (scaled from {original['measured_size']})"
+    seconds = found["median_s"]
+    if found["measured_size"] != size_label:
+        seconds *= _pixels(size_label) / _pixels(found["measured_size"])
+        return seconds, f" (scaled from {found['measured_size']})"
     return seconds, ""
 
 
@@ -907,7 +895,7 @@ def inference_table(report, plan) -> list[str]:
         median, low = row["median_s"], row.get("min_s")
         vs_eager = vs_f32 = vs_original = ""
         if row["variant"] not in ("eager", "original"):
-            base, note = _baseline_seconds(rows, row["model"], row["case"], row["measured_size"])
+            base, note = _variant_seconds(rows, row["model"], row["case"], row["measured_size"], "eager")
             if base:
                 vs_eager = f"{base / median:.2f}× {'faster' if base >= median else '(slower)'}{note}"
             if row["precision"] != "float32" or row.get("jit"):
@@ -916,7 +904,7 @@ def inference_table(report, plan) -> list[str]:
                 if f32:
                     vs_f32 = f"{f32['median_s'] / median:.2f}×"
         if row["variant"] != "original":
-            reference, note = _original_seconds(rows, row["model"], row["case"], row["measured_size"])
+            reference, note = _variant_seconds(rows, row["model"], row["case"], row["measured_size"], "original")
             if reference:
                 vs_original = f"{reference / median:.2f}× {'faster' if reference >= median else '(slower)'}{note}"
             elif _has_original_row(rows, row["model"], row["case"]):
@@ -969,7 +957,7 @@ def evaluate_targets(report, plan) -> list[dict[str, Any]]:
             for precision in ("float32", "bfloat16"):
                 row = _find(rows, section="inference", model=model, case=label, variant="graph",
                             precision=precision, jit=False)
-                reference, note = (_original_seconds(rows, model, label, row["measured_size"]) if row
+                reference, note = (_variant_seconds(rows, model, label, row["measured_size"], "original") if row
                                    else (None, ""))
                 if row and reference:
                     name = "KinD" if model == "kind" else "Zero-DCE++"
