@@ -17,7 +17,6 @@ Both compute the same per-step loss: the mean over the global batch of the task'
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import keras
 import numpy as np
 
 from kind_tf.backend import name as backend_name
+from kind_tf.io import atomic_write
 from kind_tf.training.config import ConfigError
 
 CHECKPOINT_FILE = "checkpoint.npz"   # the JAX engine's checkpoint in RUN/<stage>/ckpt/
@@ -253,12 +253,9 @@ class JaxEngine:
                 arrays[f"{group}/{index}"] = keras.ops.convert_to_numpy(variable.value)
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         path = self.ckpt_dir / CHECKPOINT_FILE
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
+        # A kill -9 leaves the previous checkpoint or this one, never half of one.
+        with atomic_write(path) as handle:
             np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)   # a kill -9 leaves the previous checkpoint or this one, never half of one
         return str(path)
 
     def scalar_log(self) -> CsvLog:
