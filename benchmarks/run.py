@@ -16,6 +16,7 @@ Each inference case runs in its own subprocess, so its peak RSS
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -47,6 +48,8 @@ ZERO_DCE_PTH = SHARED / "reference" / "zero_dce_official" / "Epoch99.pth"
 # CPU flags that decide which kernels oneDNN can use (float32 FMA width, bfloat16 / int8 dot products, AMX).
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni", "avx_vnni")
 RSS_LIMIT_MB = 3000
+ENHANCE_RSS_LIMIT_MB = 2000    # python enhance.py on a 4000×3000 photo, float32 (issue 21)
+AUTO_OVERHEAD_LIMIT = 0.10     # ratio "auto" over a fixed ratio, same run (issue 21)
 BF16_SPEEDUP_TARGET = 1.5
 BF16_PSNR_TOLERANCE_DB = 0.1
 RATIO = 5.0
@@ -67,19 +70,36 @@ FULL = {
     # The original TF1 graph runs untiled: at 4000×3000 that is ~11 GB of activations, like the eager baseline,
     # so it runs 2000×1500 and is scaled by the pixel count.
     "original_runs": 5, "original_fallback": {"4000x3000": (1500, 2000)},
+    # ratio "auto" vs a fixed ratio, same process, alternating runs (issue: ≤ 10 % at 512×512 and 1200×900)
+    "auto_sizes": {"512x512": (512, 512), "1200x900": (900, 1200)}, "auto_repeats": 5,
+    # python enhance.py on a 4000×3000 photo in its own process (default recipe, float32, automatic tiling)
+    "memory_size": (3000, 4000), "memory_args": [], "memory_window": True,
+    "group": False, "huge_graph_only": False, "jit_cases": (("kind", "600x400"), ("zero_dce", "1200x900")),
+    "thread_settings": ((None, None), (1, 1), (2, 1), (4, 2)), "batching_precisions": ("float32", "bfloat16"),
+    "folder_precisions": ("float32", "bfloat16"),
 }
 QUICK = {
-    "kind_sizes": {"600x400": (160, 240), "1200x900": (360, 480), "4000x3000": (720, 960)},
-    "zero_dce_sizes": {"600x400": (400, 600), "1200x900": (900, 1200), "4000x3000": (720, 960)},
-    "eager_fallback": {"4000x3000": ("2000x1500", (360, 480))},
+    "kind_sizes": {"600x400": (160, 240), "4000x3000": (720, 960)},
+    "zero_dce_sizes": {"600x400": (400, 600)},
+    "eager_fallback": {},
     "huge": {"4000x3000"},
     "repeats": 2, "huge_repeats": 1, "max_memory_mb": 500,   # forces tiling at the small "huge" size
     "folder_images": 8,
     "folder_sizes": [(120, 160), (160, 120), (128, 128), (96, 144)],
     "train_steps": {"decom": 3, "restore": 2, "adjust": 3}, "train_patch": {"restore": 96},
-    "psnr_pairs": 2,
+    "psnr_pairs": 1,
     "gemm_size": 1024,
     "original_runs": 2, "original_fallback": {},
+    "auto_sizes": {"512x512": (256, 256), "1200x900": (360, 480)}, "auto_repeats": 3,
+    # a 4000×3000 run takes minutes on 2 cores: quick mode tiles 1200×900 with a 300 MB activation budget
+    "memory_size": (900, 1200), "memory_args": ["--max-memory", "300"], "memory_window": False,
+    # Quick mode's time goes to process start-up (TensorFlow, the networks, a trace: ~20 s each on a loaded
+    # 2-core machine), so it runs each section's cases in one process, one size per model (and the
+    # "4000x3000" stand-in for tiling, graph float32 only), fewer thread settings, float32-only batching
+    # and folder rows.
+    "group": True, "huge_graph_only": True, "jit_cases": (("kind", "600x400"), ("zero_dce", "600x400")),
+    "thread_settings": ((None, None), (1, 1)), "batching_precisions": ("float32",),
+    "folder_precisions": ("float32",),
 }
 
 
@@ -121,6 +141,7 @@ def _time_runs(run, repeats: int) -> list[float]:
     return times
 
 
+@functools.cache   # one build (and one trace) per process; quick mode runs several cases in one process
 def _build_kind(precision: str, jit: bool):
     import keras
 
@@ -131,6 +152,7 @@ def _build_kind(precision: str, jit: bool):
     return KinD(build_stage("decom"), build_stage("restore"), build_stage("adjust"), precision=precision, jit=jit)
 
 
+@functools.cache
 def _build_zero_dce(precision: str, jit: bool):
     import keras
     import numpy as np
@@ -153,6 +175,10 @@ def work_inference(spec: dict[str, Any]) -> dict[str, Any]:
 
     height, width = spec["size"]
     model = (_build_kind if spec["model"] == "kind" else _build_zero_dce)(spec["precision"], spec["jit"])
+    if spec["variant"] == "tflite":   # enhance --runtime tflite: the same networks in TFLite/XNNPACK (cached)
+        from kind_tf.tflite_runtime import TFLiteKinD
+
+        model = TFLiteKinD(model, num_threads=spec.get("intra_op"))
     rss_idle = _current_rss_mb()
     image = _synthetic_image(height, width)
     if spec.get("batch"):
@@ -337,6 +363,83 @@ def work_psnr(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def work_auto_ratio(spec: dict[str, Any]) -> dict[str, Any]:
+    """What ``ratio="auto"`` costs over a fixed ratio: one pipeline (float32 graph, as enhance.py runs it),
+    per size a warm-up of both, then fixed and auto runs alternating, so both see the same load."""
+    import numpy as np
+
+    kind = _build_kind("float32", False)
+    kind.enhance(_synthetic_image(64, 96), RATIO)                 # trace once (any size)
+    sizes: dict[str, Any] = {}
+    for label, (height, width) in spec["sizes"].items():
+        image = _synthetic_image(height, width)
+        runs = {name: (lambda image=image, ratio=ratio: kind.enhance(image, ratio))
+                for name, ratio in (("fixed", RATIO), ("auto", "auto"))}
+        for run in runs.values():
+            run()
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(spec["repeats"]):
+            for name, run in runs.items():
+                times[name] += _time_runs(run, 1)
+        fixed, auto = (float(np.median(times[name])) for name in ("fixed", "auto"))
+        sizes[label] = {"size": [height, width], "fixed_times_s": times["fixed"], "auto_times_s": times["auto"],
+                        "fixed_median_s": fixed, "auto_median_s": auto, "overhead": auto / fixed - 1.0,
+                        "loadavg": os.getloadavg()[0]}
+    return {"sizes": sizes, "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_enhance_memory(image_size: tuple[int, int], scratch: Path, extra: list[str],
+                       timeout: float = 3600) -> dict[str, Any]:
+    """Peak RSS of ``python enhance.py IMAGE -o OUT`` (default recipe: the shipped weights, ratio auto) on a
+    synthetic uint8 PNG of ``image_size``, in a process of its own (``os.wait4``'s ``ru_maxrss``)."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = image_size
+    image_path = scratch / f"dark_{width}x{height}.png"
+    if not image_path.exists():
+        Image.fromarray(_synthetic_image(height, width)).save(image_path)
+    command = [sys.executable, str(REPO / "enhance.py"), str(image_path), "-o", str(scratch / "out"), "--overwrite",
+               *extra]
+    context = {"size": [height, width], "command": " ".join(command[1:]), "loadavg_start": os.getloadavg()[0]}
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPO)
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        timer.cancel()
+        stderr.seek(0)
+        error_tail = stderr.read().decode(errors="replace").strip().splitlines()[-3:]
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        return {"error": f"exit code {code}: " + " | ".join(error_tail), **context}
+    written = np.asarray(Image.open(scratch / "out" / image_path.name))
+    return {"peak_rss_mb": usage.ru_maxrss / 1024.0, "wall_s": time.perf_counter() - start,
+            "output_shape": list(written.shape), **context}
+
+
+def measure_enhance_memory(size: tuple[int, int], extra: list[str], scratch: Path,
+                           window_too: bool = True) -> dict[str, Any]:
+    """Peak RSS of enhance.py on ``size`` and the two parts it is made of, each in a process of its own:
+    the baseline (the same command on a 64×64 image: Python, TensorFlow, the weights, one traced call) and
+    the largest tile's window enhanced whole (the baseline plus one tile's activations)."""
+    from kind_tf.inference import BYTES_PER_PIXEL, DEFAULT_MAX_MEMORY_MB, TILE_CONTEXT, auto_tile_size
+
+    height, width = size
+    budget = float(extra[extra.index("--max-memory") + 1]) if "--max-memory" in extra else DEFAULT_MAX_MEMORY_MB
+    tile = auto_tile_size(height, width, TILE_CONTEXT, budget, bytes_per_pixel=BYTES_PER_PIXEL, balance=True)
+    window = (height, width) if tile is None else (min(tile + 2 * TILE_CONTEXT, height),
+                                                   min(tile + 2 * TILE_CONTEXT, width))
+    result: dict[str, Any] = {"tile": tile, "max_memory_mb": budget}
+    for part, part_size in (("baseline", (64, 64)), ("window", window), ("total", size)):
+        if part != "window" or window_too:
+            result[part] = run_enhance_memory(part_size, scratch, extra)
+    # What the image's own arrays take: the uint8 input, the float32 output, its uint8 copy for the PNG.
+    result["arrays_mb"] = height * width * 3 * (1 + 4 + 1) / 2**20
+    return result
+
+
 def _gemm_rates(n: int, repeats: int) -> dict[str, dict[str, float]]:
     """float32 and bfloat16 ``tf.linalg.matmul`` of two n×n matrices: the best case for any kernel of that
     precision on this CPU (bfloat16 is fast only with AVX512-BF16 / AMX; emulated elsewhere)."""
@@ -450,7 +553,8 @@ def work_ceiling(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 WORKERS = {"inference": work_inference, "folder": work_folder, "train": work_train, "psnr": work_psnr,
-           "ceiling": work_ceiling, "gemm": work_gemm, "torch_zero_dce": work_torch_zero_dce}
+           "auto_ratio": work_auto_ratio, "ceiling": work_ceiling, "gemm": work_gemm,
+           "torch_zero_dce": work_torch_zero_dce}
 
 
 def worker_main(spec_json: str) -> None:
@@ -458,7 +562,19 @@ def worker_main(spec_json: str) -> None:
     from kind_tf.inference import configure_threads
 
     configure_threads(spec.get("intra_op"), spec.get("inter_op"))
-    result = WORKERS[spec["kind"]](spec)
+    if spec["kind"] == "group":
+        # Quick mode: several cases in one process, in order (one TensorFlow start-up and one trace per
+        # network set instead of one per case); each case's peak RSS is then the process's so far.
+        result: Any = []
+        for case_spec in spec["specs"]:
+            start = time.perf_counter()
+            try:
+                case_result = WORKERS[case_spec["kind"]](case_spec)
+            except Exception as error:   # one failed case must not lose the group's other results
+                case_result = {"error": f"{type(error).__name__}: {error}"}
+            result.append({**case_result, "case_s": time.perf_counter() - start, "shared_process": True})
+    else:
+        result = WORKERS[spec["kind"]](spec)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -481,8 +597,24 @@ def run_worker(spec: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         return {"error": f"exit code {done.returncode}: " + " | ".join(tail), **context}
     result = json.loads(lines[-1][len("RESULT "):])
+    if isinstance(result, list):    # a group (quick mode): each case's own time, the group's wall time beside it
+        wall = time.perf_counter() - start
+        return [{**case, "wall_s": case.get("case_s"), "group_wall_s": wall, **context} for case in result]
     result["wall_s"] = time.perf_counter() - start
     return {**result, **context}
+
+
+def run_workers(specs: list[dict[str, Any]], group: bool) -> list[dict[str, Any]]:
+    """Each spec in a subprocess of its own, or (``group``, quick mode) all of them in one subprocess."""
+    if not group:
+        return [run_worker(spec) for spec in specs]
+    if not specs:
+        return []
+    threads = {key: specs[0].get(key) for key in ("intra_op", "inter_op")}
+    results = run_worker({"kind": "group", "specs": specs, **threads})
+    if isinstance(results, dict):    # the whole group failed (start-up, timeout): every case gets the error
+        return [dict(results) for _ in specs]
+    return results
 
 
 def _shared_mark(row: dict[str, Any]) -> str:
@@ -602,12 +734,13 @@ def combined_weights(base: Path, restore: Path | None, scratch: Path) -> Path:
     target = scratch / "weights"
     shutil.copytree(base, target, dirs_exist_ok=True)
     shutil.copy2(restore / "restore.weights.h5", target / "restore.weights.h5")
-    config = json.loads((target / "config.json").read_text())
-    other = json.loads((restore / "config.json").read_text())
+    from kind_tf.weights_config import read_config, write_config
+
+    config, other = read_config(target), read_config(restore)
     config["stages"]["restore"] = other["stages"]["restore"]
-    step = other.get("metadata", {}).get("restore_training", {}).get("step")
-    config.setdefault("metadata", {})["restore_training"] = other.get("metadata", {}).get("restore_training", {})
-    (target / "config.json").write_text(json.dumps(config, indent=2))
+    config["provenance"]["restore"] = other["provenance"].get("restore", {})
+    step = config["provenance"]["restore"].get("step")
+    write_config(target, config)
     print(f"  restore weights: {restore} (step {step}), copied", flush=True)
     return target
 
@@ -615,9 +748,9 @@ def combined_weights(base: Path, restore: Path | None, scratch: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (development)")
-    parser.add_argument("--sections", default="inference,ceiling,threads,batching,folder,train,psnr",
+    parser.add_argument("--sections", default="inference,ceiling,threads,batching,folder,train,psnr,auto,memory",
                         help="comma-separated subset of: inference, ceiling, threads, batching, folder, "
-                             "train, psnr")
+                             "train, psnr, auto, memory")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (median reported)")
     parser.add_argument("--intra-op-threads", type=int, default=None, help="for every case (default: TF's)")
     parser.add_argument("--inter-op-threads", type=int, default=None, help="for every case (default: TF's)")
@@ -688,6 +821,21 @@ def main(argv: list[str] | None = None) -> int:
               if "error" not in result else f" {result['error']}", flush=True)
         return row
 
+    group = bool(plan["group"])
+    pending: list[tuple[dict[str, Any], dict[str, Any], str]] = []
+
+    def flush() -> None:
+        """Run the pending cases (quick mode: all in one subprocess) and record their rows."""
+        if group and pending:
+            print(f"  ({len(pending)} cases in one process)", flush=True)
+        for (_, row, title), result in zip(pending, run_workers([spec for spec, _, _ in pending], group)):
+            row.update(result)
+            rows.append(row)
+            print((title if group else "") + (f" {result['median_s']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
+                                              if "error" not in result else f" FAILED: {result['error']}"),
+                  flush=True)
+        pending.clear()
+
     def case(section, model, label, variant, precision, size_label, size, jit=False, **extra):
         huge = label in plan["huge"]
         spec = {"kind": "inference", "model": model, "variant": variant, "precision": precision, "jit": jit,
@@ -695,21 +843,25 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup": not huge, **threads, **extra}
         if model == "kind" and variant != "eager" and plan["max_memory_mb"] and huge:
             spec["max_memory_mb"] = plan["max_memory_mb"]
-        print(f"  {model:8s} {label:10s} {variant:6s} {precision:8s}{' jit' if jit else ''} "
-              f"@ {size[1]}x{size[0]} ...", end="", flush=True)
-        result = run_worker(spec)
+        title = (f"  {model:8s} {label:10s} {variant:6s} {precision:8s}{' jit' if jit else ''} "
+                 f"@ {size[1]}x{size[0]} ...")
+        if not group:
+            print(title, end="", flush=True)
         row = {"section": section, "model": model, "case": label, "variant": variant, "precision": precision,
-               "jit": jit, "measured_size": size_label, **{k: v for k, v in extra.items()}, **result}
-        rows.append(row)
-        print(f" {result['median_s']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB"
-              if "error" not in result else f" FAILED: {result['error']}", flush=True)
-        return row
+               "jit": jit, "measured_size": size_label, **{k: v for k, v in extra.items()}}
+        pending.append((spec, row, title))
+        if not group:
+            flush()
 
     if "inference" in sections:
-        print("inference latency (median of N; each case in its own subprocess)", flush=True)
+        print("inference latency (median of N; each case in its own subprocess"
+              + ("; quick mode: ours all in one)" if group else ")"), flush=True)
         for model, sizes in (("kind", plan["kind_sizes"]), ("zero_dce", plan["zero_dce_sizes"])):
             for label, size in sizes.items():
                 size_label = f"{size[1]}x{size[0]}"
+                if label in plan["huge"] and plan["huge_graph_only"]:
+                    case("inference", model, label, "graph", "float32", size_label, size)   # tiling's row
+                    continue
                 original(model, label, size)
                 fallback = plan["eager_fallback"].get(label) if model == "kind" else None
                 if fallback:
@@ -720,9 +872,13 @@ def main(argv: list[str] | None = None) -> int:
                     case("inference", model, label, "eager", "float32", size_label, size)
                 case("inference", model, label, "graph", "float32", size_label, size)
                 case("inference", model, label, "graph", "bfloat16", size_label, size)
-        for model, label in (("kind", "600x400"), ("zero_dce", "1200x900")):
+                if model == "kind":   # issue 21 item 4: the selectable AVX2 path, same run as the original's row
+                    case("inference", model, label, "tflite", "float32", size_label, size)
+        for model, label in plan["jit_cases"]:
             size = (plan["kind_sizes"] if model == "kind" else plan["zero_dce_sizes"])[label]
             case("inference", model, label, "graph", "float32", f"{size[1]}x{size[0]}", size, jit=True)
+        if "batching" not in sections:    # else quick mode's group also takes the batching cases
+            flush()
 
     if "ceiling" in sections:
         size = plan["kind_sizes"]["600x400"]
@@ -738,9 +894,16 @@ def main(argv: list[str] | None = None) -> int:
     if "threads" in sections:
         print("thread settings (KinD float32 graph, 600x400 case)", flush=True)
         size = plan["kind_sizes"]["600x400"]
-        for intra, inter in ((None, None), (1, 1), (2, 1), (4, 2)):
+        for intra, inter in plan["thread_settings"]:   # thread pools are set at start-up: a process each
             spec_threads = {"intra_op": intra, "inter_op": inter}
             label = f"intra={intra or 'default'} inter={inter or 'default'}"
+            same = _find(rows, section="inference", model="kind", case="600x400", variant="graph",
+                         precision="float32", jit=False)
+            if group and (intra, inter) == (threads["intra_op"], threads["inter_op"]) and same:
+                # Quick mode: the default setting is the inference group's own case (same spec): no new process.
+                rows.append({**same, "section": "threads", "threads": label})
+                print(f"  {label:28s} {same.get('median_s', float('nan')):.3f} s (the inference case)", flush=True)
+                continue
             print(f"  {label:28s}", end="", flush=True)
             result = run_worker({"kind": "inference", "model": "kind", "variant": "graph", "precision": "float32",
                                  "jit": False, "size": list(size), "repeats": repeats, **spec_threads})
@@ -753,17 +916,10 @@ def main(argv: list[str] | None = None) -> int:
     if "batching" in sections:
         print("batching 4 same-size images (KinD graph, 600x400 case)", flush=True)
         size = plan["kind_sizes"]["600x400"]
-        for precision in ("float32", "bfloat16"):
-            for variant in ("one-by-one", "batched"):
-                print(f"  {precision:8s} {variant:10s}", end="", flush=True)
-                result = run_worker({"kind": "inference", "model": "kind", "variant": variant, "batch": 4,
-                                     "precision": precision, "jit": False, "size": list(size),
-                                     "repeats": repeats, **threads})
-                rows.append({"section": "batching", "model": "kind", "case": "600x400", "variant": variant,
-                             "precision": precision, "jit": False, "measured_size": f"{size[1]}x{size[0]}",
-                             **result})
-                print(f" {result['median_s']:.3f} s for 4 images" if "error" not in result
-                      else f" FAILED: {result['error']}", flush=True)
+        for precision in plan["batching_precisions"]:
+            for variant in ("one-by-one", "batched"):   # medians are for the 4 images
+                case("batching", "kind", "600x400", variant, precision, f"{size[1]}x{size[0]}", size, batch=4)
+    flush()
 
     if "folder" in sections:
         print(f"folder throughput ({plan['folder_images']} mixed-size images)", flush=True)
@@ -776,17 +932,17 @@ def main(argv: list[str] | None = None) -> int:
             variants = [("eager-sequential", "float32", 0, 0), ("job-sequential", "float32", 0, 0),
                         ("job-overlap", "float32", 2, 0), ("job-overlap", "float32", 2, batching),
                         ("job-overlap", "bfloat16", 2, 0), ("job-overlap", "bfloat16", 2, batching)]
-            for variant, precision, workers, batch_pixels in variants:
-                out = scratch / f"out-{variant}-{precision}-{batch_pixels}"
-                print(f"  {variant:17s} {precision:8s} io_workers={workers} batch_pixels={batch_pixels} ...",
-                      end="", flush=True)
-                result = run_worker({"kind": "folder", "variant": variant, "precision": precision,
-                                     "io_workers": workers, "batch_pixels": batch_pixels,
-                                     "in_dir": str(scratch / "in"), "out_dir": str(out), **threads})
+            variants = [v for v in variants if v[1] in plan["folder_precisions"]]
+            specs = [{"kind": "folder", "variant": variant, "precision": precision, "io_workers": workers,
+                      "batch_pixels": batch_pixels, "in_dir": str(scratch / "in"),
+                      "out_dir": str(scratch / f"out-{variant}-{precision}-{batch_pixels}"), **threads}
+                     for variant, precision, workers, batch_pixels in variants]
+            for (variant, precision, workers, batch_pixels), result in zip(variants, run_workers(specs, group)):
                 report["folder"].append({"variant": variant, "precision": precision, "io_workers": workers,
                                          "batch_pixels": batch_pixels, **result})
-                print(f" {result['images_per_s']:.2f} images/s" if "error" not in result
-                      else f" FAILED: {result['error']}", flush=True)
+                print(f"  {variant:17s} {precision:8s} io_workers={workers} batch_pixels={batch_pixels}: "
+                      + (f"{result['images_per_s']:.2f} images/s" if "error" not in result
+                         else f"FAILED: {result['error']}"), flush=True)
             same = files_equal(scratch / "out-job-sequential-float32-0", scratch / "out-job-overlap-float32-0")
             report["folder_overlap_same_files"] = same
             print(f"  overlapped job wrote the same files as the sequential one: {same}", flush=True)
@@ -795,14 +951,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if "train" in sections:
         print("training steps/second (default batch and patch sizes of the original recipe)", flush=True)
-        for stage in ("decom", "restore", "adjust"):
-            variants = ["eager-tape", "trainer", "trainer-bf16"] + (["trainer-jit"] if stage != "restore" else [])
-            print(f"  {stage:8s} ...", end="", flush=True)
-            result = run_worker({"kind": "train", "stage": stage, "steps": plan["train_steps"][stage],
-                                 "patch": plan["train_patch"].get(stage), "variants": variants, **threads})
+        stages = ("decom", "restore", "adjust")
+        variants = {stage: ["eager-tape", "trainer", "trainer-bf16"] + (["trainer-jit"] if stage != "restore" else [])
+                    for stage in stages}
+        specs = [{"kind": "train", "stage": stage, "steps": plan["train_steps"][stage],
+                  "patch": plan["train_patch"].get(stage), "variants": variants[stage], **threads} for stage in stages]
+        for stage, result in zip(stages, run_workers(specs, group)):
             report["train"][stage] = result
-            print(" " + ", ".join(f"{v} {result[v]['steps_per_s']:.2f}/s" for v in variants if v in result)
-                  if "error" not in result else f" FAILED: {result['error']}", flush=True)
+            print(f"  {stage:8s} " + (", ".join(f"{v} {result[v]['steps_per_s']:.2f}/s" for v in variants[stage]
+                                                if v in result)
+                                      if "error" not in result else f"FAILED: {result['error']}"), flush=True)
 
     if "psnr" in sections:
         data = SHARED / "data" / "sice_pairs" / "eval"
@@ -824,6 +982,28 @@ def main(argv: list[str] | None = None) -> int:
                   if "error" not in result else f"  FAILED: {result['error']}", flush=True)
         else:
             print(f"psnr: skipped ({data} or {args.weights} missing)", flush=True)
+
+    if "auto" in sections:
+        print("ratio auto vs fixed ratio (KinD float32 graph, alternating runs in one process)", end="", flush=True)
+        result = run_worker({"kind": "auto_ratio", "sizes": {k: list(v) for k, v in plan["auto_sizes"].items()},
+                             "repeats": plan["auto_repeats"], **threads})
+        report["auto_ratio"] = result
+        print(" " + ", ".join(f"{label} +{100 * r['overhead']:.1f} %" for label, r in result["sizes"].items())
+              if "error" not in result else f" FAILED: {result['error']}", flush=True)
+
+    if "memory" in sections:
+        height, width = plan["memory_size"]
+        print(f"peak RSS of python enhance.py @ {width}x{height} (own processes)", flush=True)
+        scratch = Path(tempfile.mkdtemp(prefix="kind_tf_bench_m_"))
+        try:
+            memory = measure_enhance_memory(plan["memory_size"], plan["memory_args"], scratch, plan["memory_window"])
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        report["memory"] = memory
+        for part in (p for p in ("baseline", "window", "total") if p in memory):
+            row = memory[part]
+            print(f"  {part:8s} {row['size'][1]}x{row['size'][0]}: " + (f"{row['peak_rss_mb']:.0f} MB"
+                  if "error" not in row else f"FAILED: {row['error']}"), flush=True)
 
     report["shared_after"] = shared_machine()
     report["total_minutes"] = (time.perf_counter() - started) / 60
@@ -883,6 +1063,8 @@ def inference_table(report, plan) -> list[str]:
             variant = _original_label(row["model"])
         else:
             variant = row["variant"] if row["variant"] == "eager" else f"graph {row['precision']}"
+            if row["variant"] == "tflite":
+                variant = "TFLite float32 (XNNPACK, --runtime tflite)"
         if row.get("jit"):
             variant += " + XLA"
         if row["model"] == "kind" and row.get("tile"):
@@ -898,7 +1080,7 @@ def inference_table(report, plan) -> list[str]:
             base, note = _variant_seconds(rows, row["model"], row["case"], row["measured_size"], "eager")
             if base:
                 vs_eager = f"{base / median:.2f}× {'faster' if base >= median else '(slower)'}{note}"
-            if row["precision"] != "float32" or row.get("jit"):
+            if row["precision"] != "float32" or row.get("jit") or row["variant"] == "tflite":
                 f32 = _find(rows, section="inference", model=row["model"], case=row["case"], variant="graph",
                             precision="float32", jit=False)
                 if f32:
@@ -983,6 +1165,20 @@ def evaluate_targets(report, plan) -> list[dict[str, Any]]:
         if row and row["measured_size"] == "4000x3000":
             add(f"KinD 4000x3000 {precision} peak RSS < {RSS_LIMIT_MB} MB", row["peak_rss_mb"] < RSS_LIMIT_MB,
                 f"{row['peak_rss_mb']:.0f} MB (tile {row.get('tile')})")
+    auto = report.get("auto_ratio")
+    if auto and "error" not in auto:
+        for label, result in auto["sizes"].items():
+            height, width = result["size"]
+            add(f"ratio auto ≤ {100 * AUTO_OVERHEAD_LIMIT:.0f} % over a fixed ratio at {label} (same run)"
+                + ("" if label == f"{width}x{height}" else f", measured at {width}x{height}"),
+                result["overhead"] <= AUTO_OVERHEAD_LIMIT, f"{100 * result['overhead']:+.1f} %")
+    memory = report.get("memory")
+    if memory and "error" not in memory["total"]:
+        height, width = memory["total"]["size"]
+        add(f"enhance.py {width}x{height} float32 peak RSS ≤ {ENHANCE_RSS_LIMIT_MB} MB"
+            + ("" if (height, width) == (3000, 4000) else f" (stand-in for 4000x3000, --max-memory "
+               f"{memory['max_memory_mb']:.0f})"),
+            memory["total"]["peak_rss_mb"] <= ENHANCE_RSS_LIMIT_MB, f"{memory['total']['peak_rss_mb']:.0f} MB")
     return targets
 
 
@@ -1160,6 +1356,45 @@ def render_markdown(report, plan) -> str:
                       f"{psnr['bfloat16']['seconds_per_image']:.3f} | {psnr['speedup']:.2f}× faster |",
                       "", f"bfloat16 output vs float32 output: PSNR {psnr['bf16_vs_f32_psnr_db']:.1f} dB, "
                           f"max |Δ| {psnr['max_abs_diff']:.4f}, mean |Δ| {psnr['mean_abs_diff']:.5f}."]
+    auto = report.get("auto_ratio")
+    if auto:
+        lines += ["", "## Ratio auto vs a fixed ratio (KinD float32 graph)", ""]
+        if "error" in auto:
+            lines.append(f"failed: {auto['error']}")
+        else:
+            lines += ["One process, the same networks; per size a warm-up of both, then fixed-ratio (5.0) and "
+                      "`ratio=\"auto\"` runs alternating (median of N each). Auto adds the ratio search: 8 adjust "
+                      "passes on the decomposition downscaled to ≤ 128 px.", "",
+                      "| case (measured) | fixed ratio | auto | auto overhead | load average |",
+                      "|---|---:|---:|---:|---:|"]
+            for label, result in auto["sizes"].items():
+                height, width = result["size"]
+                lines.append(f"| {label} ({width}×{height}) | {_fmt_s(result['fixed_median_s'])} | "
+                             f"{_fmt_s(result['auto_median_s'])} | {100 * result['overhead']:+.1f} % | "
+                             f"{result['loadavg']:.2f} |")
+    memory = report.get("memory")
+    if memory:
+        height, width = memory["total"]["size"]
+        lines += ["", f"## Peak memory of `python enhance.py` ({width}×{height}, float32, own processes)", "",
+                  f"Default recipe (shipped weights, ratio auto), automatic tiling with a "
+                  f"{memory['max_memory_mb']:.0f} MB activation budget: tile {memory['tile']}. Peak RSS "
+                  "(`ru_maxrss` via `os.wait4`) of three processes: the same command on a 64×64 image (the "
+                  "baseline: Python, TensorFlow, weights, one traced call), on one tile's window alone (baseline + "
+                  "one tile's activations) and on the whole image.", "",
+                  "| process | image | peak RSS | over the baseline |", "|---|---|---:|---:|"]
+        base = memory["baseline"].get("peak_rss_mb")
+        for part, name in (("baseline", "baseline"), ("window", "one tile's window"), ("total", "whole image")):
+            if part not in memory:
+                continue
+            row = memory[part]
+            size = f"{row['size'][1]}×{row['size'][0]}"
+            if "error" in row:
+                lines.append(f"| {name} | {size} | failed: {row['error'][:80]} | |")
+                continue
+            extra = f"{row['peak_rss_mb'] - base:+.0f} MB" if base and part != "baseline" else ""
+            lines.append(f"| {name} | {size} | {row['peak_rss_mb']:.0f} MB | {extra} |")
+        lines += ["", f"The image's own arrays (uint8 input, float32 output, its uint8 PNG copy): "
+                      f"{memory['arrays_mb']:.0f} MB."]
     if report["targets"]:
         lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
         for target in report["targets"]:

@@ -12,4 +12,12 @@ class WeightsError(RuntimeError):
     """A weights folder or file is missing, incomplete or does not fit the network it describes."""
 
 
-__all__ = ["WeightsError"]
+def one_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (Keras' load errors run to dozens of lines), shortened."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0].strip()
+    if first.endswith(":"):
+        first = first[:-1]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+__all__ = ["WeightsError", "one_line"]

@@ -24,7 +24,15 @@ import numpy as np
 from keras import ops
 
 from kind_tf.backend import compile_function, require_tensorflow, to_numpy
-from kind_tf.image_ops import Tensor, gaussian_blur, minmax_normalize, rgb_to_gray, shrink_to, to_float_image
+from kind_tf.image_ops import (
+    MINMAX_EPSILON,
+    Tensor,
+    gaussian_blur,
+    minmax_normalize,
+    rgb_to_gray,
+    shrink_to,
+    to_float_image,
+)
 from kind_tf.weights import InferenceRecipe, has_stage, load_stage, read_recipe
 
 DEFAULT_RATIO = 5.0
@@ -32,10 +40,15 @@ DENOISE_SIGMA = 3.0
 # "auto" ratio: per image, the ratio in [AUTO_RATIO_MIN, AUTO_RATIO_MAX] whose enhanced output has the
 # mean brightness AUTO_TARGET_BRIGHTNESS — like a camera's auto-exposure. The target is a property of
 # well-exposed photos, never of an image's ground truth: 0.49 is the mean RGB of the 344 well-exposed
-# targets of ../shared/data/sice_pairs/train (0.486). The search runs the pipeline on a preview of at
-# most AUTO_PREVIEW_SIDE px (the whole image when smaller) and bisects log(ratio) AUTO_SEARCH_STEPS
+# targets of ../shared/data/sice_pairs/train (0.486). The search bisects log(ratio) AUTO_SEARCH_STEPS
 # times (one adjust pass each; the ratio is then known to ±0.5 %), assuming the output brightens
-# monotonically with the ratio (the adjust net is trained to brighten with it).
+# monotonically with the ratio (the adjust net is trained to brighten with it), on the decomposition
+# the output itself uses — a whole image's, computed once for both. A tiled image has no whole-image
+# decomposition: its ratio is searched on the pipeline run on a preview of at most AUTO_PREVIEW_SIDE
+# px (≤ 2 % of a 4000×3000 image's cost). Not a preview for every large image: DecomNet/RestorationNet
+# are not scale-invariant, so a preview's ratio is another image's (measured on SICE eval pairs, 512 px
+# vs their 256-px previews, 10 pairs: up to 7.8 % apart), and at 1200×900 a 512-px preview pipeline
+# is ~17 % of the pipeline's FLOPs (decom + restore at 18 % of the pixels).
 AUTO_TARGET_BRIGHTNESS = 0.49
 AUTO_RATIO_MIN = 1.0
 AUTO_RATIO_MAX = 10.0
@@ -57,6 +70,12 @@ TILE_ALIGN = 16
 # Measured peak activation memory of the float32 pipeline: ~880 bytes per input pixel (CPU).
 BYTES_PER_PIXEL = 900
 DEFAULT_MAX_MEMORY_MB = 1500
+# Activation budget of one tile (min with max_memory_mb). Measured on enhance.py with a 4000×3000 photo
+# (EPYC, 2026-12-02): 672-px tiles (a 1000 MB budget; windows 992², +717 MB alone over the 868 MB baseline)
+# reached 2.09 GB RSS, no lower than 800-px ones' 2.01 GB (windows 1120², +845 MB alone): the process keeps freed
+# heap (allocator fragmentation across tiles), so smaller tiles only cost ~15 % more computed area. Kept
+# at the whole-image limit until a lever that lowers the measured peak is found.
+TILE_MAX_MEMORY_MB = DEFAULT_MAX_MEMORY_MB
 # Compute precisions of the networks. "bfloat16" builds them under Keras' mixed_bfloat16 policy
 # (float32 weights, bfloat16 activations and matmuls/convolutions — oneDNN/AMX on CPUs with
 # AVX512_BF16 / AMX_BF16); the pipeline's own arithmetic (normalisation, ratio, denoise weight,
@@ -148,12 +167,18 @@ class KinD:
             ``I_low·x + (1 − I_low)·(R̂·w·Î)`` (:func:`fuse`); False returns the plain Retinex
             recomposition ``R̂ · Î`` of the paper (:func:`recompose`), which is brighter when the
             DecomNet's low-light illumination is bright (see checkpoints/kind/README.md).
+        adjustment: whether the fusion multiplies by the adjusted illumination Î. True (KinD's
+            evaluate.py): ``I_low·x + (1 − I_low)·(R̂·w·Î)``; False (KinD++'s default evaluate.py):
+            ``I_low·x + (1 − I_low)·(R̂·w)``, on which the ratio has no effect. Ignored with ``fusion=False``.
+        tile_context: px of context a tile needs for exact tiled inference (the pipeline's
+            receptive-field radius rounded up to the 16-px grid; KinD: TILE_CONTEXT, 160).
     """
 
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
                  normalize: bool = True, auto_target: float = AUTO_TARGET_BRIGHTNESS,
                  precision: str = "float32", jit: bool = False, fusion: bool = True,
-                 default_ratio: RatioArg = DEFAULT_RATIO):
+                 default_ratio: RatioArg = DEFAULT_RATIO, adjustment: bool = True,
+                 tile_context: int = TILE_CONTEXT):
         from kind_tf.weights import build_model
 
         self.default_ratio = "auto" if parse_ratio(default_ratio) == 0.0 else float(default_ratio)
@@ -166,6 +191,10 @@ class KinD:
         self.normalize = normalize
         self.auto_target = auto_target
         self.fusion = bool(fusion)
+        self.adjustment = bool(adjustment)
+        if tile_context < 0 or tile_context % TILE_ALIGN:
+            raise ValueError(f"tile_context must be a non-negative multiple of {TILE_ALIGN}, got {tile_context}")
+        self.tile_context = int(tile_context)
         self.bytes_per_pixel = BYTES_PER_PIXEL_BFLOAT16 if precision == "bfloat16" else BYTES_PER_PIXEL
         # On TensorFlow one concrete graph for every batch size and image size (no retracing per image);
         # on JAX one XLA program per input shape (see kind_tf.backend).
@@ -205,23 +234,18 @@ class KinD:
     def describe(self) -> str:
         """What this pipeline's default call does, in words (for CLI output and reports)."""
         return InferenceRecipe(output="fusion" if self.fusion else "recompose", ratio=self.default_ratio,
-                               auto_target=self.auto_target, normalize=self.normalize).describe()
+                               auto_target=self.auto_target, normalize=self.normalize,
+                               adjustment=self.adjustment or not self.fusion).describe()
 
     def _forward(self, images: Tensor, ratios: Tensor) -> dict[str, Tensor]:
         """images [N, H, W, 3] in [0, 1]; ratios [N], a value ≤ 0 meaning "auto" for that image."""
         inputs = self.normalize_input(images)
-        # Images larger than the auto-ratio preview get their "auto" ratios from a preview pipeline
-        # first; smaller ones inside forward_normalized, from the decomposition the output uses.
+        # "auto" ratios of a whole image are searched inside the pipeline, on the decomposition its output
+        # uses (no second, preview pipeline: see AUTO_*); only tiled images need the preview (enhance_tiled).
         shape = ops.shape(inputs)
-        if isinstance(shape[1], int) and isinstance(shape[2], int):    # static sizes (JAX): decided in tracing
-            if max(shape[1], shape[2]) > AUTO_PREVIEW_SIDE:
-                ratios = ops.cond(ops.any(ratios <= 0),
-                                  lambda: ops.where(ratios > 0, ratios, self._auto_ratios(inputs)), lambda: ratios)
+        if isinstance(shape[1], int) and isinstance(shape[2], int):    # static sizes (JAX)
             # Inside jax.jit the pipeline is traced inline (a jitted function calling another is one program).
             return self._pipeline(inputs, ratios)
-        needs_preview = ops.any(ratios <= 0) & (ops.maximum(shape[1], shape[2]) > AUTO_PREVIEW_SIDE)
-        ratios = ops.cond(needs_preview,
-                          lambda: ops.where(ratios > 0, ratios, self.auto_ratios(inputs)), lambda: ratios)
         return self.forward_normalized(inputs, ratios)
 
     def normalize_input(self, images: Tensor) -> Tensor:
@@ -262,10 +286,14 @@ class KinD:
         ratio_map = ops.ones_like(illumination) * ops.reshape(ratios, (-1, 1, 1, 1))
         return ops.cast(self.adjust([illumination, ratio_map]), "float32")
 
-    def _finish(self, inputs, illumination, restored, adjusted, weight) -> Tensor:
-        if self.fusion:
+    def _finish(self, inputs: Tensor, illumination: Tensor, restored: Tensor, adjusted: Tensor,
+                weight: Tensor) -> Tensor:
+        """The last step: the fusion with the input, with (KinD) or without (KinD++'s default) Î, or R̂·Î."""
+        if not self.fusion:
+            return recompose(restored, adjusted)
+        if self.adjustment:
             return fuse(inputs, illumination, restored, adjusted, weight)
-        return recompose(restored, adjusted)
+        return illumination * inputs + (1.0 - illumination) * (restored * weight)
 
     def _auto_ratios(self, inputs: Tensor) -> Tensor:
         """[N] ratios giving each (normalised) image the output brightness ``auto_target``, searched on
@@ -293,7 +321,7 @@ class KinD:
 
     def enhance(self, image: np.ndarray, ratio: RatioArg | None = None,
                 return_intermediates: bool = False, tile: int | None | str = "auto",
-                tile_overlap: int = TILE_CONTEXT,
+                tile_overlap: int | None = None,
                 max_memory_mb: float = DEFAULT_MAX_MEMORY_MB) -> np.ndarray | dict[str, np.ndarray]:
         """Enhance one image [H, W, 3] or a batch [N, H, W, 3] (uint8, uint16 or float in [0, 1]).
 
@@ -304,59 +332,94 @@ class KinD:
                 the ratio used, as a dict of numpy arrays.
             tile: core tile size in pixels (a multiple of 16), ``None`` to never tile, or ``"auto"``
                 to tile only when the whole image would need more than ``max_memory_mb``.
-            tile_overlap: context added around each tile (multiple of 16; ≥ 136 keeps results exact).
+            tile_overlap: context added around each tile (multiple of 16); None: ``tile_context``, the
+                least that keeps results exact (KinD 160 ≥ 136, see TILE_CONTEXT).
 
         Returns:
             The enhanced float32 image(s) in [0, 1] of the input's shape, or the dict of intermediates.
         """
-        images = to_float_image(image)
+        images = np.asarray(image)
+        if images.dtype not in (np.uint8, np.uint16):
+            # Float input is checked once here (to_float_image); 8/16-bit input stays as it is until it is
+            # converted window by window when tiling (a 4000×3000 float32 copy is 144 MB).
+            images = to_float_image(images)
         single = images.ndim == 3
         if single:
             images = images[None]
         if images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
         ratios = np.full([images.shape[0]], parse_ratio(self.default_ratio if ratio is None else ratio), np.float32)
+        overlap = self.tile_context if tile_overlap is None else int(tile_overlap)
         if tile == "auto":
-            tile = auto_tile_size(images.shape[1], images.shape[2], tile_overlap, max_memory_mb,
+            tile = auto_tile_size(images.shape[1], images.shape[2], overlap, max_memory_mb,
                                   bytes_per_pixel=self.bytes_per_pixel, balance=True)
         if tile is None:
-            result = self.forward(images, ratios)
+            result = self.forward(to_float_image(images) if images.dtype != np.float32 else images, ratios)
             if not return_intermediates:   # copy out only what is returned
                 result = {"enhanced": result["enhanced"]}
             outputs = to_numpy(dict(result))
         else:
             # Without intermediates only the enhanced image is assembled (saves 12 of 15 full-size channels).
             keep = None if return_intermediates else ("enhanced",)
-            per_image = [self.enhance_tiled(images[i:i + 1], ratios[i:i + 1], int(tile), tile_overlap, keep=keep)
+            per_image = [self.enhance_tiled(images[i:i + 1], ratios[i:i + 1], int(tile), overlap, keep=keep)
                          for i in range(images.shape[0])]
-            outputs = {name: np.concatenate([o[name] for o in per_image]) for name in per_image[0]}
+            # One image: its arrays as they are (a concatenation would copy them, doubling the output's memory).
+            outputs = per_image[0] if len(per_image) == 1 else {
+                name: np.concatenate([o[name] for o in per_image]) for name in per_image[0]}
         if single:
             outputs = {name: value[0] for name, value in outputs.items()}
         return outputs if return_intermediates else outputs["enhanced"]
 
 
     def enhance_tiled(self, images: np.ndarray, ratios: np.ndarray, tile: int,
-                      overlap: int = TILE_CONTEXT, keep: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-        """Run the pipeline on one image [1, H, W, 3] tile by tile with bounded memory.
+                      overlap: int | None = None, keep: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the pipeline on one image [1, H, W, 3] (uint8, uint16 or float in [0, 1]) tile by tile with
+        bounded memory; ``overlap`` None: ``tile_context``.
 
         Global quantities come from the whole image first: the min-max normalisation, and for
-        ``ratio`` "auto" the ratio (searched on a preview of the whole image, as untiled). Each tile's
+        ``ratio`` "auto" the ratio, searched on a ≤ AUTO_PREVIEW_SIDE px preview of the whole image (for
+        images up to that size the image itself, as untiled; larger untiled images are searched on their
+        own decomposition, so their ratio can differ slightly from the tiled one). Each tile's
         window adds ``overlap`` px of context on every side and starts on the 16-px pooling grid, so
         the kept core equals the untiled result (up to float summation order); cores are pasted
         without blending since there is nothing to blend. ``keep`` names the outputs to assemble
         (default: all); the others are dropped tile by tile, which bounds memory on huge images.
+        No full-size float copy of the input is held while the tiles run: each window is converted
+        and normalised on its own with the whole image's min and max (the same float32 operations as
+        :func:`kind_tf.image_ops.minmax_normalize`, so the same values).
         """
+        overlap = self.tile_context if overlap is None else overlap
         if tile % TILE_ALIGN or overlap % TILE_ALIGN or tile <= 0:
             raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be positive multiples of {TILE_ALIGN}")
-        inputs = to_numpy(self.normalize_input(images))
-        height, width = inputs.shape[1:3]
+        height, width = images.shape[1:3]
         windows = list(tile_windows(height, width, tile, overlap))
+        if self.normalize:
+            # min / max commute with the monotone uint → float32 conversion: exactly to_float_image's extremes.
+            low, high = (to_float_image(np.asarray(extreme, images.dtype)) for extreme in (images.min(), images.max()))
+            span = np.maximum(high - low, np.float32(MINMAX_EPSILON))
+
+        scale = {np.dtype(np.uint8): np.float32(255.0), np.dtype(np.uint16): np.float32(65535.0)}.get(images.dtype)
+
+        def window_inputs(rows: slice, columns: slice) -> np.ndarray:
+            # to_float_image's and minmax_normalize's float32 operations, in place on one fresh array (no
+            # full-size temporaries when the window is the whole image, as for the "auto" preview).
+            if scale is None:
+                window = to_float_image(images[:, rows, columns])
+            else:
+                window = images[:, rows, columns].astype(np.float32)
+                window /= scale
+            if self.normalize:
+                window -= low
+                window /= span
+            return window
+
         if np.any(ratios <= 0):
-            ratios = np.where(ratios > 0, ratios, to_numpy(self.auto_ratios(inputs)))
+            # The preview search needs the whole normalised image once; it is freed before the tiles run.
+            ratios = np.where(ratios > 0, ratios, to_numpy(self.auto_ratios(window_inputs(slice(None), slice(None)))))
         keep = None if keep is None else set(keep)
         outputs: dict[str, np.ndarray] = {}
         for core, window, offset in windows:
-            result = self.forward_normalized(inputs[:, window[0], window[1]], ratios.astype(np.float32))
+            result = self.forward_normalized(window_inputs(*window), ratios.astype(np.float32))
             for key, value in result.items():
                 if keep is not None and key not in keep:
                     continue
@@ -367,6 +430,8 @@ class KinD:
                 if key not in outputs:
                     outputs[key] = np.empty((1, height, width, value.shape[-1]), np.float32)
                 outputs[key][:, core[0], core[1]] = value[:, offset[0], offset[1]]
+            # Free this tile's outputs before the next window runs (else two tiles' outputs are alive).
+            result = value = None
         return outputs
 
 
@@ -384,17 +449,18 @@ def tile_windows(height: int, width: int, tile: int, overlap: int):
 
 def auto_tile_size(height: int, width: int, overlap: int = TILE_CONTEXT,
                    max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
-                   bytes_per_pixel: float = BYTES_PER_PIXEL, balance: bool = False) -> int | None:
-    """None when the whole image fits ``max_memory_mb`` of activations, else the largest aligned tile that does.
+                   bytes_per_pixel: float = BYTES_PER_PIXEL, balance: bool = False,
+                   tile_memory_mb: float = TILE_MAX_MEMORY_MB) -> int | None:
+    """None when the whole image fits ``max_memory_mb`` of activations, else the largest aligned tile whose
+    window fits ``min(max_memory_mb, tile_memory_mb)`` (see TILE_MAX_MEMORY_MB).
 
     ``balance``: instead, the smallest aligned tile that needs no more tiles than the largest one
     (e.g. 4000×3000 in float32: 800 instead of 960, 4×5 tiles either way). The computed area (cores
-    plus context) is the same, the largest window and so the peak memory smaller (−23 % there).
+    plus context) is the same, the largest window and so the peak memory smaller.
     """
-    max_pixels = max_memory_mb * 1e6 / bytes_per_pixel
-    if height * width <= max_pixels:
+    if height * width <= max_memory_mb * 1e6 / bytes_per_pixel:
         return None
-    window = int(np.sqrt(max_pixels))
+    window = int(np.sqrt(min(max_memory_mb, tile_memory_mb) * 1e6 / bytes_per_pixel))
     tile = max(TILE_ALIGN, (window - 2 * overlap) // TILE_ALIGN * TILE_ALIGN)
     if balance:
         rows, columns = -(-height // tile), -(-width // tile)

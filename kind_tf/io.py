@@ -7,7 +7,7 @@ import glob
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -16,7 +16,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from kind_tf.image_ops import to_uint8
 
+#: The image file extensions kind-tf reads, everywhere: input folders, evaluation sets and training data.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 # The process umask, read once at import (os.umask can only be read by setting it, which is not thread-safe).
@@ -46,7 +48,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> It
 
 
 class ImageReadError(ValueError):
-    """A user-supplied path is not a readable image; ``str(error)`` names the file and the problem."""
+    """A user-supplied path is not a readable image; ``str(error)`` names the file and the problem.
+
+    ``path`` and ``problem`` are kept apart too, for callers that list many files in one line.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = Path(path), problem
+
+    def __reduce__(self):  # the default would call __init__ with the one formatted message
+        return type(self), (self.path, self.problem)
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -59,29 +71,65 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     Raises:
         ImageReadError: missing, empty, truncated or non-image files.
     """
+    return _decode(path, _to_rgb_float)
+
+
+def load_image_uint8(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB [H, W, 3]: :func:`load_image`'s pixels, quantised to 8 bits.
+
+    The same decoding as :func:`load_image` (EXIF orientation, alpha over black, 16-bit, CMYK), so
+    training sees what inference sees; equal to ``to_uint8(load_image(path))``. Ordinary 8-bit files
+    give exactly Pillow's ``convert("RGB")`` pixels.
+
+    Raises:
+        ImageReadError: missing, empty, truncated or non-image files.
+    """
+    return _decode(path, _to_rgb_uint8)
+
+
+def _decode(path: str | os.PathLike, convert: Callable[[Image.Image], np.ndarray]) -> np.ndarray:
+    """``convert`` of the image at ``path`` with its EXIF orientation applied; every failure an ImageReadError
+    (the conversion's too: Pillow reports some broken files only when the pixels are converted)."""
     path = Path(path)
     if not path.exists():
-        raise ImageReadError(f"{path}: no such file")
+        raise ImageReadError(path, "no such file")
     if path.is_dir():
-        raise ImageReadError(f"{path}: is a folder, not an image")
+        raise ImageReadError(path, "is a folder, not an image")
     if path.stat().st_size == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
+        raise ImageReadError(path, "empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                return _to_rgb_float(image)
+                return convert(ImageOps.exif_transpose(image))
     except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image (unrecognised format)") from None
+        raise ImageReadError(path, "not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise ImageReadError(f"{path}: cannot decode image ({error})") from None
+        raise ImageReadError(path, f"cannot decode image ({error})") from None
 
 
 def _to_rgb_float(image: Image.Image) -> np.ndarray:
+    special = _high_depth_or_alpha(image)
+    if special is not None:
+        return special
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    return rgb / np.float32(255.0)
+
+
+def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
+    special = _high_depth_or_alpha(image)
+    if special is not None:
+        return to_uint8(special)
+    # 8-bit images skip the float round trip: to_uint8(v / 255) == v for every 8-bit v.
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _high_depth_or_alpha(image: Image.Image) -> np.ndarray | None:
+    """float32 RGB for the modes that Pillow's 8-bit ``convert("RGB")`` would get wrong (16-bit and float
+    grayscale lose precision or clip; alpha is dropped, not composited); None for plain 8-bit images."""
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode in _HIGH_DEPTH_MODES:
         # 16-bit (and 32-bit integer) grayscale: keep precision instead of Pillow's 8-bit conversion.
         gray = np.asarray(image, dtype=np.float64)
         scale = 65535.0 if mode != "I" or gray.max(initial=0) > 255 else 255.0
@@ -90,15 +138,12 @@ def _to_rgb_float(image: Image.Image) -> np.ndarray:
     if mode == "F":
         gray = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float32)), 0.0, 1.0)
         return np.repeat(gray[..., None], 3, axis=-1)
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in ("LA", "PA", "La"):
+    if (mode == "P" and "transparency" in image.info) or mode in ("LA", "PA", "La"):
         image = image.convert("RGBA")
-    if image.mode == "RGBA" or image.mode == "RGBa":
+    if image.mode in ("RGBA", "RGBa"):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         return (rgba[..., :3] * rgba[..., 3:4]).astype(np.float32)
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return rgb / np.float32(255.0)
+    return None
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:

@@ -28,19 +28,24 @@ from typing import Any
 
 import keras
 
-from kind_tf.image_ops import Tensor
-from kind_tf.inference import KinD, fuse, recompose
-from kind_tf.weights import InferenceRecipe, read_recipe
+from kind_tf.inference import KinD
+from kind_tf.weights import read_recipe
+
+# Context a tile needs for exact tiled inference: the pipeline's receptive-field radius is 32 px
+# (MSIANet 19 px on DecomNet's outputs, DecomNet 13 px; the denoise weight's Gaussian, radius 12 on
+# DecomNet's output, and the adjust net, 4 px, reach less far), rounded up to the tiling grid of 16.
+# KinD needs 160 (kind_tf.inference.TILE_CONTEXT).
+KINDPP_TILE_CONTEXT = 32
 
 
 class KinDPlusPlus(KinD):
     """KinD++ over three Keras networks: DecomNet, MSIANet (or None: R_restored = R_low) and the adjust net.
 
     Everything but the last step is :class:`kind_tf.inference.KinD`'s (decomposition, restoration of
-    R_low guided by I_low, the denoise weight, the ratio map and "auto" ratios, tiling, precision):
-    of the pipeline's hooks only :meth:`_finish` differs (``_decompose_and_restore`` is KinD's as is:
-    KinD++'s evaluate.py calls its networks the same way); :meth:`from_weights` also reads the recipe's
-    ``adjustment``.
+    R_low guided by I_low, the denoise weight, the ratio map and "auto" ratios, tiling, precision,
+    and the last step, which :class:`KinD` selects by its ``adjustment`` attribute): only two of the
+    pipeline's values differ — ``adjustment`` defaults to False (KinD++'s evaluate.py) and
+    ``tile_context`` to KINDPP_TILE_CONTEXT; :meth:`from_weights` also reads the recipe's ``adjustment``.
 
     Args:
         adjustment: False (default, the original evaluate.py): ``I_low·x + (1 − I_low)·(R̂·w)``, on
@@ -49,16 +54,9 @@ class KinDPlusPlus(KinD):
         Other arguments: as :class:`kind_tf.inference.KinD`.
     """
 
-    # Context a tile needs for exact tiled inference: the pipeline's receptive-field radius is 32 px
-    # (MSIANet 19 px on DecomNet's outputs, DecomNet 13 px; the denoise weight's Gaussian, radius 12 on
-    # DecomNet's output, and the adjust net, 4 px, reach less far), rounded up to the tiling grid of 16.
-    # KinD needs 160 (kind_tf.inference.TILE_CONTEXT).
-    TILE_CONTEXT = 32
-
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
-                 adjustment: bool = False, **kwargs: Any):
-        self.adjustment = bool(adjustment)
-        super().__init__(decom, restore, adjust, **kwargs)
+                 adjustment: bool = False, tile_context: int = KINDPP_TILE_CONTEXT, **kwargs: Any):
+        super().__init__(decom, restore, adjust, adjustment=adjustment, tile_context=tile_context, **kwargs)
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, *, adjustment: bool | None = None,
@@ -72,16 +70,3 @@ class KinDPlusPlus(KinD):
             adjustment = read_recipe(weights_dir).adjustment
         return super().from_weights(weights_dir, adjustment=adjustment, **kwargs)
 
-    def describe(self) -> str:
-        return InferenceRecipe(output="fusion" if self.fusion else "recompose", ratio=self.default_ratio,
-                               auto_target=self.auto_target, normalize=self.normalize,
-                               adjustment=self.adjustment or not self.fusion).describe()
-
-    def _finish(self, inputs: Tensor, illumination: Tensor, restored: Tensor, adjusted: Tensor,
-                weight: Tensor) -> Tensor:
-        """KinD++'s last step: the fusion without (default) or with the adjusted illumination, or R̂·Î."""
-        if not self.fusion:
-            return recompose(restored, adjusted)
-        if self.adjustment:
-            return fuse(inputs, illumination, restored, adjusted, weight)
-        return illumination * inputs + (1.0 - illumination) * (restored * weight)

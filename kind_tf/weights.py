@@ -1,30 +1,45 @@
-"""kind-tf's own weights format: one folder per model, one ``.weights.h5`` file per KinD stage.
+"""kind-tf's one weights format and its one loader: every method's weights folder looks the same.
 
     WEIGHTS_DIR/
-      config.json           {"format": "kind_tf.kind", "stages": {stage: {"class": ..., "config": {...}}}, ...}
-      decom.weights.h5
-      restore.weights.h5    (absent for the original release, which never shipped one)
+      config.json           the schema below
+      decom.weights.h5      one Keras ``.weights.h5`` file per stage network
+      restore.weights.h5    (absent for the original KinD release, which never shipped one)
       adjust.weights.h5
 
-``config.json`` records which network each stage uses (e.g. the restore stage's backbone and its
-config), so enhance.py, evaluate.py and export build the right network without extra flags, and
-how the weights are meant to be used — their inference ``recipe`` (:class:`InferenceRecipe`):
+config.json (format version 2)::
+
+    {"format": "kind_tf.weights", "version": 2,
+     "method": "kind",                                   # a kind_tf.methods name: which pipeline runs it
+     "stages": {"decom": {"class": "DecomNet", "config": {...}, "file": "decom.weights.h5"}, ...},
+     "recipe": {...},                                    # how the method runs these weights (see below)
+     "provenance": {"decom": {"command": "...", "data": "...", "step": 5000, "metrics": {...}, ...},
+                    "source": {...}}}                    # converted originals: file names and hashes
+
+Every weights folder has this schema — KinD, KinD++ and Zero-DCE++, converted originals and training
+runs — so there is one reader (:func:`read_config`), one network loader (:func:`load_stage`) and one error
+(:class:`WeightsError`, one line naming the file and the problem). Each stage records its network class
+(a :data:`NETWORKS` entry) and that network's constructor config, so enhance.py, evaluate.py and export
+build the right network without extra flags. The ``recipe`` belongs to the method: KinD and KinD++ read
+an :class:`InferenceRecipe`::
 
     "recipe": {"output": "fusion" | "recompose", "ratio": 5.0 | "auto", "auto_target": 0.49,
                "normalize": true[, "adjustment": false]}
 
-enhance.py, evaluate.py, the export and ``KinD.from_weights`` follow it unless the user overrides it
-(``--fusion/--no-fusion``, ``--ratio``). A folder without a recipe (converted original weights,
-older folders) gets the original evaluate.py's: fusion with the input at ratio 5. ``"adjustment": false``
-(written only when false) is KinD++'s default fusion, which leaves the adjusted illumination out.
+(a folder without one gets the original evaluate.py's: fusion with the input at ratio 5; ``"adjustment":
+false``, written only when false, is KinD++'s default fusion, which leaves the adjusted illumination out);
+Zero-DCE++ reads ``{"scale_factor": 12}`` (its DCE-Net runs on the input downsampled 12×).
+
+Folders written before version 2 (``"format": "kind_tf.kind"`` for KinD / KinD++, ``"model": "zero_dce"``
+for Zero-DCE++) are read as the version-2 config they correspond to, so older runs and converted folders
+keep working; anything they are saved into again is written as version 2.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,21 +47,49 @@ from typing import Any
 import keras
 import numpy as np
 
-from kind_tf.errors import WeightsError  # noqa: F401  (defined there so that the losses need not import this)
+from kind_tf.errors import WeightsError, one_line  # noqa: F401  (there so that the losses need not import this)
 from kind_tf.models import DecomNet, IlluminationAdjustNet, ImprovedUNet, MSIANet, RestorationNet
+from kind_tf.models.zero_dce import ZeroDCEPlusPlus
+from kind_tf.registry import Registry, UnknownNameError
+from kind_tf.weights_config import (  # noqa: F401  (the format's reader, without Keras: kind_tf.methods uses it)
+    CONFIG_FILE,
+    FORMAT,
+    VERSION,
+    new_config,
+    read_config,
+    read_method,
+    stage_file,
+    write_config,
+)
 
-FORMAT = "kind_tf.kind"
+# KinD's three stages (KinD and KinD++ folders hold them); other methods name their own stages.
 STAGES = ("decom", "restore", "adjust")
 
-# Name → class of every network a KinD stage can use (the restore stage: either backbone, or KinD++'s MSIA net).
-STAGE_CLASSES: dict[str, type[keras.Model]] = {
-    "DecomNet": DecomNet,
-    "RestorationNet": RestorationNet,
-    "ImprovedUNet": ImprovedUNet,
-    "MSIANet": MSIANet,
-    "IlluminationAdjustNet": IlluminationAdjustNet,
-}
-DEFAULT_CLASSES = {"decom": "DecomNet", "restore": "RestorationNet", "adjust": "IlluminationAdjustNet"}
+
+@dataclass(frozen=True)
+class Network:
+    """A network class a weights folder can name, and the channels of each of its inputs.
+
+    ``inputs`` lets :func:`build_model` create the variables with one tiny forward pass of zeros
+    (Keras builds subclassed models on their first call): (3,) an RGB image, (3, 1) RGB + one map, ...
+    """
+
+    cls: type[keras.Model]
+    inputs: tuple[int, ...] = (3,)
+
+
+# Class name (what config.json records) → Network. A method with a network of its own registers it here
+# (``NETWORKS.register("GammaNet", Network(GammaNet))``), and its folders load through load_stage.
+NETWORKS: Registry[Network] = Registry("network")
+for _cls, _inputs in ((DecomNet, (3,)), (RestorationNet, (3, 1)), (ImprovedUNet, (3, 1)), (MSIANet, (3, 1)),
+                      (IlluminationAdjustNet, (1, 1)), (ZeroDCEPlusPlus, (3,))):
+    NETWORKS.register(_cls.__name__, Network(_cls, _inputs))
+del _cls, _inputs
+# The network of a stage whose entry names no class (and build_stage's default).
+DEFAULT_CLASSES = {"decom": "DecomNet", "restore": "RestorationNet", "adjust": "IlluminationAdjustNet",
+                   "zerodce": "ZeroDCEPlusPlus"}
+# Side of the zero input that builds a network: a multiple of 4 (KinD++'s MSIA net pools by 4).
+_BUILD_SIDE = 16
 
 
 OUTPUTS = ("fusion", "recompose")
@@ -125,104 +168,121 @@ KINDPP_RECIPE = InferenceRecipe(adjustment=False)
 
 
 def build_stage(stage: str, class_name: str | None = None, config: dict[str, Any] | None = None) -> keras.Model:
-    """Create the (unbuilt) network of ``stage``, built with one tiny forward pass so it has weights."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown KinD stage {stage!r}; expected one of {STAGES}")
-    class_name = class_name or DEFAULT_CLASSES[stage]
-    if class_name not in STAGE_CLASSES:
-        raise WeightsError(f"unknown network class {class_name!r} for stage {stage!r}; known: {sorted(STAGE_CLASSES)}")
-    model = STAGE_CLASSES[class_name].from_config(dict(config or {}))
-    build_model(model, stage)
+    """Create the network of ``stage`` (class ``class_name``, default: the stage's), built so it has weights."""
+    class_name = class_name or DEFAULT_CLASSES.get(stage)
+    if class_name is None:
+        raise WeightsError(f"stage {stage!r} names no network class and has no default one")
+    try:
+        network = NETWORKS.get(class_name)
+    except UnknownNameError as error:
+        raise WeightsError(f"stage {stage!r}: {error}") from None
+    model = network.cls.from_config(dict(config or {}))
+    build_model(model)
     return model
 
 
-def build_model(model: keras.Model, stage: str) -> None:
-    """Create a stage network's variables by calling it once on a small zero input."""
-    image = np.zeros((1, 8, 8, 3), np.float32)
-    single = np.zeros((1, 8, 8, 1), np.float32)
-    if stage == "decom":
-        model(image)
-    elif stage == "restore":
-        model([image, single])
+def build_model(model: keras.Model, stage: str | None = None) -> None:
+    """Create a network's variables by calling it once on small zero inputs (its :data:`NETWORKS` entry's
+    input channels; ``stage`` is only a fallback for a class that is not registered)."""
+    name = type(model).__name__
+    if name in NETWORKS:
+        inputs = NETWORKS[name].inputs
     else:
-        model([single, single])
+        inputs = NETWORKS[DEFAULT_CLASSES[stage]].inputs if stage in DEFAULT_CLASSES else (3,)
+    zeros = [np.zeros((1, _BUILD_SIDE, _BUILD_SIDE, channels), np.float32) for channels in inputs]
+    model(zeros[0] if len(zeros) == 1 else zeros)
 
 
 def stage_class_name(model: keras.Model) -> str:
     return type(model).__name__
 
 
-def save_weights(out_dir: str | os.PathLike, models: dict[str, keras.Model],
-                 metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``models`` ({stage: network}) and a config.json into ``out_dir``.
+def save_weights(out_dir: str | os.PathLike, models: Mapping[str, keras.Model],
+                 metadata: Mapping[str, Any] | None = None, *, method: str | None = None,
+                 recipe: InferenceRecipe | Mapping[str, Any] | None = None) -> Path:
+    """Write ``models`` ({stage: network}) into ``out_dir`` and record them in its config.json.
+
+    Args:
+        out_dir: the weights folder (created; stages already in it are kept, so training stage by stage
+            fills one folder).
+        models: stage name → built network.
+        metadata: provenance entries merged into ``provenance`` (a training stage's ``{stage: {command,
+            data, step, metrics, ...}}``, a converter's ``{"source": {...}}``).
+        method: the method these weights are for (default: the folder's, or "kind" for a new folder).
+        recipe: the folder's inference recipe (default: keep the folder's).
 
     Each file is written to a temporary name and renamed, so an interrupted save never leaves a
     half-written weights file in place of a good one.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config_path = out_dir / "config.json"
-    config = read_config(out_dir) if config_path.exists() else {"format": FORMAT, "stages": {}}
+    config = read_config(out_dir) if (out_dir / CONFIG_FILE).exists() else new_config(method or "kind")
+    if method is not None:
+        config["method"] = method
     for stage, model in models.items():
-        if stage not in STAGES:
-            raise ValueError(f"unknown KinD stage {stage!r}; expected one of {STAGES}")
-        final = out_dir / f"{stage}.weights.h5"
+        filename = stage_file(stage)
         tmp = out_dir / f".{stage}.tmp.weights.h5"
         model.save_weights(tmp)
-        os.replace(tmp, final)
+        os.replace(tmp, out_dir / filename)
         # Without the base config: the training precision (e.g. mixed_bfloat16) is not the network's; the
         # inference precision is chosen when loading (KinD(precision=...)).
-        config["stages"][stage] = {"class": stage_class_name(model), "config": _strip_base_config(model.get_config())}
+        config["stages"][stage] = {"class": stage_class_name(model), "config": _strip_base_config(model.get_config()),
+                                   "file": filename}
     if metadata:
-        config.setdefault("metadata", {}).update(metadata)
-    _write_json_atomic(config_path, config)
+        config["provenance"].update(metadata)
+    if recipe is not None:
+        config["recipe"] = recipe.to_json() if isinstance(recipe, InferenceRecipe) else dict(recipe)
+    write_config(out_dir, config)
     return out_dir
 
 
-def read_config(weights_dir: str | os.PathLike) -> dict[str, Any]:
-    path = Path(weights_dir) / "config.json"
-    if not path.is_file():
-        raise WeightsError(f"{weights_dir}: not a kind-tf weights folder (no config.json)")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise WeightsError(f"{path}: unreadable weights config ({error})") from None
-    if config.get("format") != FORMAT:
-        raise WeightsError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}")
-    return config
-
-
 def read_recipe(weights_dir: str | os.PathLike) -> InferenceRecipe:
-    """The folder's inference recipe; the original evaluate.py's when the folder records none."""
+    """The folder's KinD / KinD++ inference recipe; the original evaluate.py's when the folder records none."""
     config = read_config(weights_dir)
     if "recipe" not in config:
         return ORIGINAL_RECIPE
     try:
         return InferenceRecipe.from_json(dict(config["recipe"]))
     except (TypeError, ValueError, WeightsError) as error:
-        raise WeightsError(f"{Path(weights_dir) / 'config.json'}: {error}") from None
+        raise WeightsError(f"{Path(weights_dir) / CONFIG_FILE}: {error}") from None
 
 
-def write_recipe(weights_dir: str | os.PathLike, recipe: InferenceRecipe) -> None:
+def write_recipe(weights_dir: str | os.PathLike, recipe: InferenceRecipe | Mapping[str, Any]) -> None:
     """Record ``recipe`` in the folder's config.json (atomically)."""
     config = read_config(weights_dir)
-    config["recipe"] = recipe.to_json()
-    _write_json_atomic(Path(weights_dir) / "config.json", config)
+    config["recipe"] = recipe.to_json() if isinstance(recipe, InferenceRecipe) else dict(recipe)
+    write_config(weights_dir, config)
 
 
 def has_stage(weights_dir: str | os.PathLike, stage: str) -> bool:
-    return (Path(weights_dir) / f"{stage}.weights.h5").is_file()
+    """Whether the folder records ``stage`` and its weights file exists."""
+    try:
+        entry = read_config(weights_dir)["stages"].get(stage)
+    except WeightsError:
+        return False
+    return entry is not None and (Path(weights_dir) / entry.get("file", stage_file(stage))).is_file()
 
 
-def load_stage(weights_dir: str | os.PathLike, stage: str) -> keras.Model:
-    """Build the network recorded for ``stage`` in ``weights_dir`` and load its weights."""
+def load_stage(weights_dir: str | os.PathLike, stage: str, **overrides: Any) -> keras.Model:
+    """Build the network recorded for ``stage`` in ``weights_dir`` and load its weights.
+
+    Args:
+        overrides: constructor arguments that replace the recorded ones (e.g. Zero-DCE++'s ``scale_factor``).
+    """
     weights_dir = Path(weights_dir)
     config = read_config(weights_dir)
     entry = config["stages"].get(stage)
-    path = weights_dir / f"{stage}.weights.h5"
+    path = weights_dir / (entry or {}).get("file", stage_file(stage))
     if entry is None or not path.is_file():
-        raise WeightsError(f"{weights_dir}: no weights for the {stage!r} stage")
-    model = build_stage(stage, entry.get("class"), _strip_base_config(entry.get("config", {})))
+        recorded = ", ".join(config["stages"]) or "none"
+        raise WeightsError(f"{weights_dir}: no weights for the {stage!r} stage (stages here: {recorded})")
+    try:
+        model = build_stage(stage, entry.get("class"), {**_strip_base_config(entry.get("config", {})), **overrides})
+    except (TypeError, ValueError) as error:
+        if isinstance(error, WeightsError):
+            raise
+        raise WeightsError(f"{weights_dir / CONFIG_FILE}: the {stage} stage's network config does not fit "
+                           f"{entry.get('class')}: {one_line(error)}") from None
     try:
         with warnings.catch_warnings():   # Keras warns once per layer before it raises; the error says it all
             warnings.simplefilter("ignore")
@@ -233,22 +293,6 @@ def load_stage(weights_dir: str | os.PathLike, stage: str) -> keras.Model:
     return model
 
 
-def one_line(error: BaseException, limit: int = 160) -> str:
-    """The first line of an exception's message (Keras' load errors run to dozens of lines), shortened."""
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0].strip()
-    if first.endswith(":"):
-        first = first[:-1]
-    return first if len(first) <= limit else first[: limit - 1] + "…"
-
-
 def _strip_base_config(config: dict[str, Any]) -> dict[str, Any]:
     # keras.Model's base config (name, trainable, dtype) must not pin the layer name on reload.
     return {k: v for k, v in config.items() if k not in ("name", "trainable", "dtype")}
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    from kind_tf.io import atomic_write
-
-    with atomic_write(path, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-        handle.write("\n")

@@ -93,11 +93,11 @@ from kind_tf.weights import has_stage
 
 weights = default_weights_dir()
 kind = KinD.from_weights(weights)
-metadata = json.loads((weights / "config.json").read_text()).get("metadata", {})
+provenance = json.loads((weights / "config.json").read_text())["provenance"]   # how each stage was trained
 print("weights:", weights.relative_to(REPO))
 for stage in ("decom", "restore", "adjust"):
     if has_stage(weights, stage):
-        steps = metadata.get(f"{stage}_training", {}).get("step", "?")
+        steps = provenance.get(stage, {}).get("step", "?")
         print(f"  {stage:8s} loaded   (trained {steps} steps)")
     else:
         print(f"  {stage:8s} absent   -> restored reflectance = R_low (as the original release)")

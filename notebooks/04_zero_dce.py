@@ -105,7 +105,8 @@ if not (zero_dce_weights / "config.json").is_file():
     print(f"converted {PTH.name} -> {zero_dce_weights}")
 zero_dce = ZeroDCE.from_weights(zero_dce_weights)
 config = json.loads((zero_dce_weights / "config.json").read_text())
-print({k: config[k] for k in ("scale_factor", "iterations", "param_count") if k in config})
+print({"method": config["method"], **config["recipe"], **config["stages"]["zerodce"]["config"],
+       "parameters": zero_dce.model.count_params()})
 
 # %% [markdown]
 # ## The curve map A

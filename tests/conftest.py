@@ -6,8 +6,10 @@ Markers (registered in setup.cfg's [tool:pytest], the one place pytest is config
   (test_notebooks.py), the parity runs over the full-size golden images (test_parity.py, test_tiling.py),
   tests that start enhance.py / train.py / ``python -m kind_tf.export`` / a SavedModel reload in a fresh
   process (test_enhance_cli.py, test_recipe.py, test_export.py, test_training.py), building the wheel and
-  running ``kind-tf`` from a fresh virtualenv (test_wheel.py), multi-strategy training and the XLA-compiled
-  pipeline (test_performance.py). CI runs everything (``python -m pytest tests``);
+  running ``kind-tf`` from a fresh virtualenv (test_wheel.py), the web demo's server, burst and browser
+  (test_demo.py), multi-strategy training and the XLA-compiled pipeline (test_performance.py), KinD++'s three
+  stages end to end (test_kindpp_training.py), the TFLite conversions of the KinD pipeline (test_tflite.py).
+  CI runs everything (``python -m pytest tests``);
   ``python -m pytest tests -m "not slow"`` is the fast inner loop.
 
 A test that gets slower than that belongs under the marker; ``--durations=20`` shows the slowest ones.

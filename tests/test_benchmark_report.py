@@ -86,3 +86,41 @@ def test_machine_lines_name_cpu_isa_gemm_versions_and_load(bench):
            "amx_bf16": True, "avx512_bf16": True, "onednn": "default (on)"}
     text = "\n".join(bench.machine_lines(_report([], machine=old)))
     assert "other flags not recorded" in text and "GEMM rates not recorded" in text
+
+
+def test_auto_ratio_and_memory_rows_and_their_targets(bench):
+    """The ratio-auto overhead (same process, alternating runs) and enhance.py's peak RSS in its own processes
+    (baseline, one tile's window, whole photo) are tabled and judged against issue 21's limits."""
+    report = _report([])
+    report.update(total_minutes=5.0, notes=[], threads={"intra_op": None, "inter_op": None}, folder=[], train={},
+                  psnr=None)
+    report["auto_ratio"] = {"sizes": {
+        "512x512": {"size": [512, 512], "fixed_median_s": 2.0, "auto_median_s": 2.1, "overhead": 0.05,
+                    "loadavg": 3.0},
+        "1200x900": {"size": [900, 1200], "fixed_median_s": 10.0, "auto_median_s": 11.5, "overhead": 0.15,
+                     "loadavg": 3.0}}}
+    report["memory"] = {"tile": 800, "max_memory_mb": 1500.0, "arrays_mb": 206.0,
+                        "baseline": {"size": [64, 64], "peak_rss_mb": 870.0},
+                        "window": {"size": [1120, 1120], "peak_rss_mb": 1710.0},
+                        "total": {"size": [3000, 4000], "peak_rss_mb": 1950.0}}
+    targets = {t["target"]: t for t in bench.evaluate_targets(report, bench.FULL)}
+    assert targets["ratio auto ≤ 10 % over a fixed ratio at 512x512 (same run)"]["met"] is True
+    assert targets["ratio auto ≤ 10 % over a fixed ratio at 1200x900 (same run)"]["met"] is False
+    assert targets["enhance.py 4000x3000 float32 peak RSS ≤ 2000 MB"]["detail"] == "1950 MB"
+    assert targets["enhance.py 4000x3000 float32 peak RSS ≤ 2000 MB"]["met"] is True
+    markdown = bench.render_markdown({**report, "targets": list(targets.values())}, bench.FULL)
+    assert "| 1200x900 (1200×900) | 10.00 s | 11.50 s | +15.0 % | 3.00 |" in markdown
+    assert "| one tile's window | 1120×1120 | 1710 MB | +840 MB |" in markdown
+    assert "| whole image | 4000×3000 | 1950 MB | +1080 MB |" in markdown
+
+
+def test_quick_mode_groups_cases_in_one_process(bench, monkeypatch):
+    """Quick mode's time goes to process start-up: a section's cases run as one group (one worker call)."""
+    calls = []
+    monkeypatch.setattr(bench, "run_worker", lambda spec: calls.append(spec) or (
+        [{"median_s": 1.0, "case": i} for i, _ in enumerate(spec["specs"])] if spec["kind"] == "group"
+        else {"median_s": 2.0}))
+    specs = [{"kind": "inference", "intra_op": None, "inter_op": None}] * 3
+    assert [r["case"] for r in bench.run_workers(specs, group=True)] == [0, 1, 2] and len(calls) == 1
+    assert bench.run_workers(specs, group=False) == [{"median_s": 2.0}] * 3 and len(calls) == 4
+    assert bench.QUICK["group"] and not bench.FULL["group"]

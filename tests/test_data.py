@@ -69,6 +69,62 @@ def test_missing_folder_and_unreadable_and_small(tmp_path):
         load_pairs(find_pairs(tmp_path), min_size=16)
 
 
+def special_image(kind: str) -> tuple[Image.Image, dict]:
+    """A 16-bit grey PNG (values above 255, which Pillow's 8-bit convert clips), a half-transparent RGBA PNG, or
+    a JPEG whose EXIF orientation says "rotate 90°" (stored 20×36, displayed 36×20): what a plain convert("RGB")
+    reads differently from inference."""
+    rng = np.random.default_rng(3)
+    if kind == "16-bit":
+        return Image.fromarray(rng.integers(0, 65536, (20, 36), dtype=np.uint16)), {}
+    if kind == "rgba":
+        return Image.fromarray(rng.integers(0, 256, (20, 36, 4), dtype=np.uint8), "RGBA"), {}
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return Image.fromarray(rng.integers(0, 256, (20, 36, 3), dtype=np.uint8)), {"exif": exif, "quality": 95}
+
+
+@pytest.mark.parametrize("kind", ["16-bit", "rgba", "exif-rotated"])
+def test_training_decodes_as_inference(tmp_path, kind):
+    """Paired and unpaired training loaders give load_image's pixels (quantised to uint8), not a second reading."""
+    from kind_tf.data.unpaired import find_images, load_images
+    from kind_tf.image_ops import to_uint8
+    from kind_tf.io import load_image
+
+    image, options = special_image(kind)
+    suffix = ".jpg" if kind == "exif-rotated" else ".png"
+    for sub in ("low", "high"):
+        (tmp_path / sub).mkdir()
+        image.save(tmp_path / sub / f"a{suffix}", **options)
+    expected = to_uint8(load_image(tmp_path / "low" / f"a{suffix}"))
+    assert expected.shape == ((36, 20, 3) if kind == "exif-rotated" else (20, 36, 3))
+    with Image.open(tmp_path / "low" / f"a{suffix}") as raw:
+        assert not np.array_equal(np.asarray(raw.convert("RGB")), expected)  # the old reading differed
+    (low,), (high,) = load_pairs(find_pairs(tmp_path))
+    np.testing.assert_array_equal(low, expected)
+    np.testing.assert_array_equal(high, expected)
+    (unpaired,) = load_images(find_images(tmp_path / "low"))
+    np.testing.assert_array_equal(unpaired, expected)
+
+
+def test_ordinary_images_decode_as_before(tmp_path):
+    """8-bit RGB PNG and JPEG: the training loaders' pixels are Pillow's convert("RGB"), bit for bit, and equal
+    load_image's; the Zero-DCE++ resize is the original loader's."""
+    from kind_tf.data.unpaired import read_resized
+    from kind_tf.image_ops import to_uint8
+    from kind_tf.io import load_image
+
+    pixels = np.random.default_rng(4).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    for suffix in (".png", ".jpg"):
+        path = tmp_path / f"a{suffix}"
+        Image.fromarray(pixels).save(path)
+        with Image.open(path) as raw:
+            before = np.asarray(raw.convert("RGB"), dtype=np.uint8)
+            resized = np.asarray(raw.convert("RGB").resize((16, 16), Image.LANCZOS), dtype=np.uint8)
+        np.testing.assert_array_equal(read_resized(path), before)
+        np.testing.assert_array_equal(to_uint8(load_image(path)), before)
+        np.testing.assert_array_equal(read_resized(path, size=16), resized)
+
+
 @pytest.mark.parametrize("mode", range(8))
 def test_augment_matches_original_numpy(mode):
     patch = np.arange(4 * 4 * 2, dtype=np.float32).reshape(4, 4, 2)

@@ -105,3 +105,14 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
             raise RuntimeError("disk full")
     assert (tmp_path / "keep.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_read_error_keeps_path_and_problem_and_pickles(tmp_path):
+    import pickle
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageReadError) as error:
+        load_image(tmp_path / "empty.png")
+    assert (error.value.path, error.value.problem) == (tmp_path / "empty.png", "empty file (0 bytes)")
+    copy = pickle.loads(pickle.dumps(error.value))  # e.g. raised in a data-loading worker process
+    assert str(copy) == str(error.value) and copy.problem == error.value.problem

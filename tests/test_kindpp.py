@@ -17,7 +17,7 @@ from test_convert import write_tf1_checkpoint
 from kind_tf.convert import CheckpointMismatchError
 from kind_tf.convert.kindpp_tf1 import expected_msia_variables, load_kindpp_stage
 from kind_tf.inference import fuse, recompose
-from kind_tf.kindpp import KinDPlusPlus
+from kind_tf.kindpp import KINDPP_TILE_CONTEXT, KinDPlusPlus
 from kind_tf.models import DecomNet, IlluminationAdjustNet, MSIANet
 from kind_tf.models.msia_net import ScaleBranch
 from kind_tf.weights import (
@@ -252,8 +252,30 @@ def test_partial_pooling_cells_take_the_max_of_their_real_pixels():
 
 
 def test_tiled_equals_untiled(pipeline, odd_image, odd_untiled):
-    """With KinDPlusPlus.TILE_CONTEXT (32 px, the pipeline's receptive-field radius) of context per tile,
-    the tiled result is the untiled one: 2×2 tiles of 80 px, windows ending on the odd image border."""
-    tiled = pipeline.enhance(odd_image, return_intermediates=True, tile=80, tile_overlap=KinDPlusPlus.TILE_CONTEXT)
+    """With the pipeline's own tile context (32 px, its receptive-field radius; KinD's is 160) per tile — the
+    default overlap — the tiled result is the untiled one: 2×2 tiles of 80 px, windows ending on the odd
+    image border."""
+    assert pipeline.tile_context == KINDPP_TILE_CONTEXT == 32
+    tiled = pipeline.enhance(odd_image, return_intermediates=True, tile=80)
     for name in ("enhanced", "restored_reflectance", "adjusted_illumination", "denoise_weight"):
         np.testing.assert_allclose(tiled[name], odd_untiled[name], rtol=0, atol=1e-5, err_msg=name)
+
+
+def test_kind_owns_the_last_step_and_the_tile_context():
+    """KinD's pipeline holds ``adjustment`` and ``tile_context`` as attributes; KinD++ only sets its own values
+    (no override of the last step, no constant of its own that tiling would have to special-case)."""
+    from kind_tf.inference import TILE_CONTEXT, KinD
+
+    assert "_finish" not in KinDPlusPlus.__dict__ and "describe" not in KinDPlusPlus.__dict__
+    nets = (DecomNet(), None, IlluminationAdjustNet())
+    kind, kindpp = KinD(*nets), KinDPlusPlus(*nets)
+    assert (kind.adjustment, kind.tile_context) == (True, TILE_CONTEXT)
+    assert (kindpp.adjustment, kindpp.tile_context) == (False, KINDPP_TILE_CONTEXT)
+    plain = KinD(*nets, adjustment=False)      # KinD's networks with KinD++'s last step
+    rng = np.random.default_rng(1)
+    x, low, restored, adjusted, weight = (rng.uniform(0, 1, (1, 4, 5, c)).astype(np.float32) for c in (3, 1, 3, 1, 1))
+    np.testing.assert_allclose(plain._finish(x, low, restored, adjusted, weight),
+                               low * x + (1 - low) * restored * weight, atol=1e-6)
+    np.testing.assert_allclose(kind._finish(x, low, restored, adjusted, weight),
+                               fuse(x, low, restored, adjusted, weight), atol=1e-6)
+    assert plain.describe() == "KinD++'s fusion with the input without the adjusted illumination (the ratio is unused)"

@@ -1,11 +1,12 @@
 """A method is one registered thing: the registry, and a whole method defined only in this file.
 
 The "gamma curve" method below (a learned global exponent, out = x ** exp(w)) has its own network, pipeline,
-weights-folder format, training stage and export, and registers itself. It then trains (the generic
-Trainer), enhances (``kind-tf enhance``), evaluates (``kind-tf evaluate``) and exports (``kind-tf export``)
-through the normal entry points, none of which names it: if an entry point still branched on method names,
-this test would fail. Also: :func:`kind_tf.methods.detect` recognises a converted KinD++ folder, and
-``kind-tf enhance --weights THAT_FOLDER`` runs KinD++ without ``--method``.
+training stage and export, and registers itself (its network in kind_tf.weights.NETWORKS, so its weights
+folder is the one format every method uses: the Task's default export writes it, load_stage reads it).
+It then trains (the generic Trainer), enhances (``kind-tf enhance``), evaluates (``kind-tf evaluate``) and
+exports (``kind-tf export``) through the normal entry points, none of which names it: if an entry point still
+branched on method names, this test would fail. Also: :func:`kind_tf.methods.detect` recognises a converted
+KinD++ folder, and ``kind-tf enhance --weights THAT_FOLDER`` runs KinD++ without ``--method``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from kind_tf.training.config import StageRecipe, TrainConfig
 from kind_tf.training.tasks import TASKS, RestoreTask, Task, make_task
 
 GAMMA = "gamma_curve"          # the test method's name, and its training stage's
-GAMMA_FORMAT = "tests.gamma_curve"
 SIZE = (32, 40)
 
 
@@ -58,11 +58,12 @@ def test_the_library_registries_are_registries():
     """Stages, backbones, baselines and methods: one Registry each, the old names still read like dicts."""
     for registry in (TASKS, RestoreTask.BACKBONES, BASELINES, methods.METHODS):
         assert isinstance(registry, Registry)
-    assert TASKS.names()[:4] == ("decom", "restore", "adjust", "zerodce")
+    assert TASKS.names()[:7] == ("decom", "restore", "adjust", "zerodce", "kindpp_decom", "kindpp_illu",
+                                 "kindpp_restore")
     assert RestoreTask.BACKBONES["improved_unet"] == "ImprovedUNet"
     assert methods.names() == ("kind", "zerodce", "kindpp")
     assert set(methods.importers()) == {"kind-tf1", "zero-dce-pth", "kindpp-tf1"}
-    assert set(methods.exports()) == {"kind", "stage", "zerodce"}
+    assert set(methods.exports()) == {"kind", "stage", "zerodce", "kindpp"}
     kind = methods.get("kind")
     assert kind.stages == ("decom", "restore", "adjust") and kind.presets == ("kind-sice",) and kind.accepts_ratio
     assert methods.get("zerodce").stages == ("zerodce",) and not methods.get("zerodce").accepts_ratio
@@ -75,22 +76,42 @@ def test_the_library_registries_are_registries():
         make_task("nope")
 
 
-def test_detect_reads_the_folder_formats(tmp_path):
+def test_detect_reads_the_method_from_the_folder_and_older_folders_read_as_version_2(tmp_path):
     from kind_tf.presets import preset_dir
+    from kind_tf.weights_config import VERSION, read_config
 
     assert methods.detect(preset_dir("kind-sice")).name == "kind"
     assert methods.detect(preset_dir("zero-dce-sice")).name == "zerodce"
-    kindpp = tmp_path / "kindpp"
-    kindpp.mkdir()
-    # What kind_tf.convert.kindpp_tf1 writes (save_weights' metadata), and a folder recording no pipeline but
-    # holding KinD++'s MSIA restoration.
-    (kindpp / "config.json").write_text(json.dumps({"format": "kind_tf.kind", "stages": {},
-                                                    "metadata": {"pipeline": "kind_tf.kindpp.KinDPlusPlus"}}))
-    assert methods.detect(kindpp).name == "kindpp"
-    (kindpp / "config.json").write_text(json.dumps({"format": "kind_tf.kind",
-                                                    "stages": {"restore": {"class": "MSIANet", "config": {}}}}))
-    assert methods.detect(kindpp).name == "kindpp"
-    with pytest.raises(ValueError, match="no readable config.json"):
+    shipped = read_config(preset_dir("kind-sice"))
+    assert shipped["version"] == VERSION and set(shipped["stages"]) == {"decom", "restore", "adjust"}
+    assert all("command" in shipped["provenance"][stage] for stage in shipped["stages"])
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    # Version-1 folders: what kind_tf.convert.kindpp_tf1 wrote (metadata naming the pipeline), a folder holding
+    # KinD++'s MSIA restoration, a KinD folder and a Zero-DCE++ folder.
+    for config, method in (({"format": "kind_tf.kind", "stages": {},
+                             "metadata": {"pipeline": "kind_tf.kindpp.KinDPlusPlus", "source": {"a": 1}}}, "kindpp"),
+                           ({"format": "kind_tf.kind", "stages": {"restore": {"class": "MSIANet", "config": {}}}},
+                            "kindpp"),
+                           ({"format": "kind_tf.kind", "stages": {"decom": {"class": "DecomNet", "config": {}}},
+                             "recipe": {"output": "recompose"}}, "kind"),
+                           ({"model": "zero_dce", "class": "ZeroDCEPlusPlus", "scale_factor": 12, "iterations": 8,
+                             "filters": 32, "weights": "model.weights.h5"}, "zerodce")):
+        (folder / "config.json").write_text(json.dumps(config))
+        assert methods.detect(folder).name == method
+        upgraded = read_config(folder)
+        assert upgraded["format"] == "kind_tf.weights" and upgraded["version"] == VERSION
+        assert all("file" in entry for entry in upgraded["stages"].values())
+    assert upgraded["stages"]["zerodce"]["file"] == "model.weights.h5" and upgraded["recipe"] == {"scale_factor": 12}
+    (folder / "config.json").write_text(json.dumps({"format": "kind_tf.weights", "version": VERSION + 1,
+                                                    "method": "kind", "stages": {}}))
+    with pytest.raises(ValueError, match=f"format version {VERSION + 1} is newer than this kind-tf reads"):
+        methods.detect(folder)
+    (folder / "config.json").write_text(json.dumps({"format": "kind_tf.weights", "version": VERSION,
+                                                    "method": "retinex", "stages": {}}))
+    with pytest.raises(ValueError, match="weights are for method 'retinex', which is not registered"):
+        methods.detect(folder)
+    with pytest.raises(ValueError, match="no config.json"):
         methods.detect(tmp_path)
 
 
@@ -112,14 +133,6 @@ def build_net() -> GammaCurveNet:
     return net
 
 
-def save_gamma(folder: Path, net: GammaCurveNet) -> Path:
-    """The method's own weights-folder format: config.json naming it + one .weights.h5."""
-    folder.mkdir(parents=True, exist_ok=True)
-    net.save_weights(folder / "gamma.weights.h5")
-    (folder / "config.json").write_text(json.dumps({"format": GAMMA_FORMAT, "weights": "gamma.weights.h5"}))
-    return folder
-
-
 class GammaCurve:
     """The pipeline: what every entry point calls."""
 
@@ -128,9 +141,9 @@ class GammaCurve:
 
     @classmethod
     def from_weights(cls, folder: Path) -> GammaCurve:
-        net = build_net()
-        net.load_weights(Path(folder) / json.loads((Path(folder) / "config.json").read_text())["weights"])
-        return cls(net)
+        from kind_tf.weights import load_stage
+
+        return cls(load_stage(folder, GAMMA))
 
     @property
     def gamma(self) -> float:
@@ -148,6 +161,7 @@ class GammaCurveTask(Task):
     """Its training stage: pairs → the exponent that maps low to high (per-example MSE)."""
 
     name = GAMMA
+    method = GAMMA
     weights_folder = "weights_gamma"
     recipes = {"original": StageRecipe(batch_size=2, patch_size=16, steps=3, lr=0.05),
                "cpu": StageRecipe(batch_size=2, patch_size=16, steps=3, lr=0.05)}
@@ -169,9 +183,6 @@ class GammaCurveTask(Task):
         error = ops.mean(ops.square(model(batch["low"]) - batch["high"]), axis=(1, 2, 3))
         return {"mse": error, "total": error}
 
-    def export(self, weights_dir, model, metadata):
-        save_gamma(Path(weights_dir), model)
-
 
 def export_gamma(args: argparse.Namespace, weights_dir: Path) -> Path:
     """Its export: a JSON artefact with the learned exponent (no TensorFlow needed)."""
@@ -186,17 +197,22 @@ GAMMA_METHOD = Method(
     stages=(GAMMA,),
     exports={GAMMA: Exporter("the exponent as JSON", lambda parser: parser.add_argument("--out", required=True),
                              export_gamma, needs_tensorflow=None)},
-    recognizes=lambda config: config.get("format") == GAMMA_FORMAT,
 )
 
 
 @pytest.fixture
 def gamma_registered():
+    from kind_tf.weights import DEFAULT_CLASSES, NETWORKS, Network
+
+    NETWORKS.register("GammaCurveNet", Network(GammaCurveNet))
+    DEFAULT_CLASSES[GAMMA] = "GammaCurveNet"
     TASKS.register(GAMMA, GammaCurveTask)
     methods.register(GAMMA_METHOD)
     yield
     methods.METHODS.unregister(GAMMA)
     TASKS.unregister(GAMMA)
+    del DEFAULT_CLASSES[GAMMA]
+    NETWORKS.unregister("GammaCurveNet")
 
 
 def write_pairs(root: Path, count: int = 2) -> Path:
@@ -220,6 +236,11 @@ def test_a_method_defined_outside_the_library_runs_through_every_entry_point(gam
                                  eval_images=0, progress=False, save_every=3, log_every=1)).run()
     weights = tmp_path / "run" / "weights_gamma"
     assert result.status == "completed" and result.final_step == 3 and (weights / "config.json").is_file()
+    from kind_tf.weights import read_config
+
+    recorded = read_config(weights)   # the one weights format: method, stage, provenance
+    assert recorded["method"] == GAMMA and recorded["stages"][GAMMA]["class"] == "GammaCurveNet"
+    assert recorded["provenance"][GAMMA]["step"] == 3 and recorded["provenance"][GAMMA]["preset"] == "cpu"
     trained = GammaCurve.from_weights(weights)
     assert trained.gamma < 1.0            # it learned to brighten
     assert methods.detect(weights) is GAMMA_METHOD

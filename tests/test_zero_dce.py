@@ -230,9 +230,11 @@ def test_convert_and_golden_parity(shared_dir: Path, tmp_path: Path) -> None:
     """The real inference path: released weights, scale 12, golden outputs of the original code."""
     reference = shared_dir / "reference/zero_dce_official"
     out_dir = convert_zero_dce_pth(reference / "Epoch99.pth", tmp_path / "zero_dce")
-    config = json.loads((out_dir / "config.json").read_text())
-    assert config["model"] == "zero_dce" and config["scale_factor"] == 12
-    assert config["param_count"] == ZERO_DCE_PARAMS and (out_dir / "model.weights.h5").is_file()
+    config = json.loads((out_dir / "config.json").read_text())   # the one weights format (kind_tf.weights)
+    assert config["method"] == "zerodce" and config["recipe"] == {"scale_factor": 12}
+    assert config["stages"]["zerodce"]["class"] == "ZeroDCEPlusPlus" and (out_dir / "zerodce.weights.h5").is_file()
+    assert config["provenance"]["source"]["param_count"] == ZERO_DCE_PARAMS
+    assert config["provenance"]["source"]["file"] == "Epoch99.pth"
 
     model = load_zero_dce(out_dir)
     assert model.scale_factor == 12 and load_zero_dce(out_dir, scale_factor=1).scale_factor == 1
@@ -388,7 +390,8 @@ def test_shipped_weights_brighten_the_sample() -> None:
 
     weights = default_zero_dce_weights_dir()
     config = json.loads((weights / "config.json").read_text())
-    assert config["source"]["format"].startswith("trained by kind-tf") and config["scale_factor"] == 12
+    assert config["provenance"]["zerodce"]["command"].startswith("python train.py --stage zerodce")
+    assert config["recipe"]["scale_factor"] == 12
     enhancer = ZeroDCE.from_weights(weights)
     assert enhancer.model.count_params() == 10_561
     image = load_image(SAMPLE_IMAGE)

@@ -174,7 +174,8 @@ def test_scale_factor_trains_dce_net_on_the_downsampled_image(images_dir, tmp_pa
     other = zero_dce_total_loss(images, *full(images, return_curve=True))
     assert abs(float(other) - result.losses["total"]) > 1e-4
     exported = json.loads((tmp_path / "run" / "weights_zero_dce" / "config.json").read_text())
-    assert exported["scale_factor"] == 12 and exported["source"]["training"]["scale_factor"] == 4
+    # Inference at 12 (the recipe); the network as trained (its config) at 4.
+    assert exported["recipe"]["scale_factor"] == 12 and exported["stages"]["zerodce"]["config"]["scale_factor"] == 4
     assert load_zero_dce(tmp_path / "run" / "weights_zero_dce").scale_factor == 12
     with pytest.raises(ConfigError, match="scale-factor"):
         TrainConfig(data=str(images_dir), scale_factor=0, **TINY).recipe()
@@ -235,7 +236,7 @@ def test_cli_and_user_errors(images_dir, tmp_path, capsys):
     args = ["--stage", "zerodce", "--data", str(images_dir), "--run-dir", str(tmp_path / "cli"), "--steps", "1",
             "--batch-size", "2", "--patch-size", "16", "--no-progress", "--eval-images", "0"]
     assert train.main(args) == 0
-    assert (tmp_path / "cli" / "weights_zero_dce" / "model.weights.h5").is_file()
+    assert (tmp_path / "cli" / "weights_zero_dce" / "zerodce.weights.h5").is_file()
     assert train.main(args[:-2] + ["--steps", "2", "--loss", "l1"]) == 2
     assert "--loss" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="patch-size 8"):

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("kind_tf.cli.evaluate", "evaluate methods on a folder of images (python evaluate.py)"),
     "export": ("kind_tf.export", "SavedModel / TFLite export (python -m kind_tf.export)"),
     "convert": ("kind_tf.convert.__main__", "import original weights (python -m kind_tf.convert)"),
+    "demo": ("kind_tf.demo", "the web demo on the shipped weights (python -m kind_tf.demo; needs .[demo])"),
 }
 
 

@@ -8,7 +8,8 @@
 Speed options (measured in benchmarks/README.md): --precision bfloat16 runs the networks in bfloat16
 (outputs stay float32; PSNR change < 0.01 dB); --threads / --inter-op-threads size TensorFlow's CPU
 thread pools (default: TensorFlow's, one thread per core); --io-workers overlaps decoding and PNG
-writing with the model; --jit compiles with XLA (slower on CPU, off by default).
+writing with the model; --jit compiles with XLA (slower on CPU, off by default); --runtime tflite runs
+KinD's networks in the TFLite interpreter (XNNPACK), the faster path on CPUs without bfloat16.
 Exit codes: 0 done, 1 some input could not be enhanced (one 'error:' line each), 2 a usage error.
 """
 
@@ -91,6 +92,9 @@ def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     parser.add_argument("--mixed-precision", dest="precision", action="store_const", const="bfloat16",
                         help="same as --precision bfloat16")
     parser.add_argument("--jit", action="store_true", help="compile with XLA (slower on CPU; for accelerators)")
+    parser.add_argument("--runtime", default="tf", choices=["tf", "tflite"],
+                        help="KinD only: tf (default) or tflite — the networks in the TFLite interpreter "
+                             "(XNNPACK), converted once and cached (faster on AVX2 CPUs; see README On-device)")
     parser.add_argument("--threads", type=int, default=None,
                         help="TensorFlow intra-op threads (default: one per logical core)")
     parser.add_argument("--inter-op-threads", type=int, default=None,
@@ -187,6 +191,17 @@ def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
     except (WeightsError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.runtime == "tflite":
+        if name != "kind" or args.precision != "float32" or args.jit:
+            print("error: --runtime tflite runs KinD in float32 (no --precision bfloat16, no --jit)", file=sys.stderr)
+            return 2
+        from kind_tf.tflite_runtime import TFLiteKinD
+
+        try:   # the first run converts the weights (about 10 s) into the cache; later runs load it
+            model = TFLiteKinD(model, num_threads=args.threads)
+        except (ValueError, OSError) as error:
+            print(f"error: --runtime tflite: {error}", file=sys.stderr)
+            return 2
     tiling = {"tile": args.tile if args.tile is not None else "auto"}
     if args.tile_overlap is not None:
         tiling["tile_overlap"] = args.tile_overlap

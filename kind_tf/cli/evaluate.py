@@ -76,9 +76,19 @@ def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
     from kind_tf._quiet import start_backend
 
     start_backend(args.verbose)
-    from kind_tf.evaluation import main as run
+    from kind_tf.evaluation import EvaluationError, markdown_table, run_evaluation
 
     typed = ["python", SCRIPT] if prog == SCRIPT else prog.split()
-    return run(args.method, args.data, command=shlex.join([*typed, *argv]),
-               weights=args.weights, ratio=args.ratio, out=args.out, grid=args.grid, limit=args.limit,
-               precision=args.precision, fusion=args.fusion)
+    # User errors are one "error:" line and exit code 2, never a traceback (as every kind-tf command).
+    try:
+        summary = run_evaluation(args.method, args.data, command=shlex.join([*typed, *argv]),
+                                 weights=args.weights, ratio=args.ratio, out=args.out, grid=args.grid,
+                                 limit=args.limit, precision=args.precision, fusion=args.fusion)
+    except EvaluationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print("\n".join(markdown_table(summary)))
+    return 0

@@ -1,5 +1,6 @@
-"""Train one KinD stage: decom, then restore and adjust (which use the run's frozen DecomNet).
-(train.py and ``kind-tf train`` both run this module's main().)
+"""Train one stage of a method: KinD's decom, then restore and adjust (which use the run's frozen DecomNet);
+Zero-DCE++'s zerodce; KinD++'s kindpp_decom, kindpp_illu, kindpp_restore. --stage lists every registered
+stage. (train.py and ``kind-tf train`` both run this module's main().)
 
     python train.py --stage decom   --data DATA/train --eval-data DATA/eval --run-dir runs/kind
     python train.py --stage restore --data DATA/train --eval-data DATA/eval --run-dir runs/kind
@@ -24,6 +25,16 @@ lr and batch, runs DCE-Net at scale factor 12 (as at inference) and stops after 
 input|enhanced|curve-map panels. Weights land in RUN/weights_zero_dce (scale_factor 12 for inference;
 enhance.py --model zerodce --weights RUN/weights_zero_dce).
 
+    python train.py --stage kindpp_decom   --data DATA/train --eval-data DATA/eval --run-dir runs/kindpp
+    python train.py --stage kindpp_illu    --data DATA/train --eval-data DATA/eval --run-dir runs/kindpp
+    python train.py --stage kindpp_restore --data DATA/train --eval-data DATA/eval --run-dir runs/kindpp
+
+trains KinD++ as its original scripts (--preset original: decom 2500 epochs with equal_R 0.009,
+illumination 2000 epochs with the signed-gradient loss, MSIA restoration batch 10 / patch 48 / 2400
+epochs with lr 1e-4 → 1.25e-5, batch norm in training mode); --preset cpu: decom and illumination as
+KinD's cpu preset, restoration a 100-step smoke run (its full schedule is the accelerator's). Weights land
+in RUN/weights_kindpp (enhance.py --method kindpp --weights RUN/weights_kindpp).
+
 --loss SPEC replaces the restore or adjust stage's loss by weighted library losses on (target,
 output), e.g. --loss l1:1,ssim:1,color_angle:0.5 or --loss original:1,laplacian:1 ("original" = the
 stage's recipe, the default); see kind_tf.losses.describe() and docs/ablation_losses.md.
@@ -34,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from kind_tf.cli import script_help
@@ -47,7 +59,10 @@ def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     """train's options; ``prog`` names the command in usage, examples and error lines (train.py or kind-tf train)."""
     parser = argparse.ArgumentParser(prog=prog, description=script_help(__doc__, SCRIPT, prog),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", required=True, choices=["decom", "restore", "adjust", "zerodce"])
+    from kind_tf import methods
+
+    parser.add_argument("--stage", required=True, choices=methods.stages(),
+                        help="the stage to train (every registered method's: %(choices)s)")
     parser.add_argument("--data", required=True, help="training folder with low/ and high/ (zerodce: any folder "
                         "of images, sub-folders included)")
     parser.add_argument("--eval-data", help="evaluation folder with low/ and high/ (a few pairs are used; "
@@ -68,7 +83,9 @@ def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     parser.add_argument("--mixed-precision", action="store_true",
                         help="mixed_float16 on GPU, mixed_bfloat16 elsewhere (losses stay float32)")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the forward/backward pass")
-    parser.add_argument("--preset", default="original", choices=["original", "cpu"])
+    parser.add_argument("--preset", default="original",
+                        help="the stage's recipe: original (the paper's code; default) or cpu (a short run for "
+                             "2 CPU cores)")
     parser.add_argument("--decom-weights", help="weights folder with decom.weights.h5 for the frozen DecomNet "
                         "(restore / adjust; default: RUN/weights)")
     parser.add_argument("--init-weights", metavar="DIR",
@@ -80,7 +97,7 @@ def build_parser(prog: str = SCRIPT) -> argparse.ArgumentParser:
     parser.add_argument("--loss", metavar="SPEC",
                         help="restore/adjust loss as 'name[:weight],...' over kind_tf.losses (e.g. "
                              "'l1:1,ssim:1'); 'original' = the stage's recipe (default)")
-    parser.add_argument("--backbone", choices=["kind", "improved_unet"], default="kind",
+    parser.add_argument("--backbone", choices=methods.backbones(), default="kind",
                         help="restore-stage network: the original RestorationNet (default) or the improved U-Net")
     parser.add_argument("--backbone-config", metavar="JSON", default=None,
                         help='backbone constructor arguments, e.g. \'{"fpn": false, "sad_weight": 0.1}\'')
@@ -105,6 +122,7 @@ def parse_args(argv: list[str] | None = None, prog: str = SCRIPT) -> argparse.Na
 def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
     """Run train; returns the exit code: 0 done, 2 a user error and 3 a diverged run (one '<prog>: error:'
     line each), 128 + N stopped by signal N (the checkpoint saved)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv, prog)
     from kind_tf._quiet import start_backend
 
@@ -127,7 +145,8 @@ def main(argv: list[str] | None = None, prog: str = SCRIPT) -> int:
         init_weights=args.init_weights, degrade=args.degrade, loss=args.loss, backbone=args.backbone,
         backbone_config=backbone_config, save_every=args.save_every, log_every=args.log_every,
         eval_every=args.eval_every, image_every=args.image_every, eval_images=args.eval_images,
-        eval_size=args.eval_size, time_limit=args.time_limit, progress=not args.no_progress)
+        eval_size=args.eval_size, time_limit=args.time_limit, progress=not args.no_progress,
+        command=f"{'python ' if prog.endswith('.py') else ''}{prog} {shlex.join(argv)}")
     try:
         result = train(config)
     except USER_ERRORS as error:

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf.models.layers import ConvLReLU, UpsampleAndConcat
-from kind_tf.weights import ORIGINAL_RECIPE, WeightsError, build_stage, save_weights, write_recipe
+from kind_tf.weights import ORIGINAL_RECIPE, WeightsError, build_stage, save_weights
 
 # The variable scope each KinD stage was built under in the original model.py.
 TF1_SCOPES = {"decom": "DecomNet", "restore": "Restoration_net", "adjust": "Illumination_adjust_net"}
@@ -113,6 +113,6 @@ def convert_kind_tf1(out_dir: str | os.PathLike, decom: str | os.PathLike | None
         raise ValueError("give at least one of --decom, --adjust, --restore")
     provenance = {stage: f"converted from TF1 checkpoint {Path(src).resolve()}"
                   for stage, src in sources.items() if src is not None}
-    out = save_weights(out_dir, models, metadata={"source": provenance})
-    write_recipe(out, ORIGINAL_RECIPE)   # converted originals run as the original evaluate.py
+    # Converted originals run as the original evaluate.py.
+    out = save_weights(out_dir, models, {"source": provenance}, method="kind", recipe=ORIGINAL_RECIPE)
     return out

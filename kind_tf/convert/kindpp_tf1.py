@@ -24,7 +24,7 @@ import keras
 
 from kind_tf.convert.kind_tf1 import expected_tf1_variables, load_tf1_checkpoint
 from kind_tf.models import DecomNet, IlluminationAdjustNet, MSIANet
-from kind_tf.weights import KINDPP_RECIPE, build_stage, save_weights, write_recipe
+from kind_tf.weights import KINDPP_RECIPE, build_stage, save_weights
 
 # The variable scope each stage was built under in KinD++'s model.py (kind-tf stage → scope).
 TF1_SCOPES = {"decom": "DecomNet", "restore": "Denoise_Net", "adjust": "I_enhance_Net"}
@@ -93,6 +93,5 @@ def convert_kindpp_tf1(out_dir: str | os.PathLike, decom: str | os.PathLike, ill
               if checkpoint is not None}
     provenance = {stage: f"converted from KinD++ TF1 checkpoint {Path(src).resolve()}"
                   for stage, src in sources.items() if src is not None}
-    out = save_weights(out_dir, models, metadata={"source": provenance, "pipeline": "kind_tf.kindpp.KinDPlusPlus"})
-    write_recipe(out, KINDPP_RECIPE)
+    out = save_weights(out_dir, models, {"source": provenance}, method="kindpp", recipe=KINDPP_RECIPE)
     return out

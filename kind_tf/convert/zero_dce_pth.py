@@ -12,8 +12,9 @@ depthwise ``[in, 1, 3, 3]`` → ``DepthwiseConv2D`` ``[3, 3, in, 1]``;
 pointwise ``[out, in, 1, 1]`` → ``Conv2D`` ``[1, 1, in, out]``. Both frameworks cross-correlate,
 so no kernel flip is needed.
 
-Output directory: ``model.weights.h5`` (Keras 3 weights of :class:`ZeroDCEPlusPlus`) and
-``config.json`` (``{"model": "zero_dce", "scale_factor": 12, ...}``); load with :func:`load_zero_dce`.
+Output directory: a kind-tf weights folder (:mod:`kind_tf.weights`: method ``zerodce``, one stage
+``zerodce`` = :class:`ZeroDCEPlusPlus`, recipe ``{"scale_factor": 12}``, the .pth's name and sha256 as
+provenance); load with :func:`load_zero_dce`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import io
-import json
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -37,10 +37,10 @@ from kind_tf.models.zero_dce import (
     INFERENCE_SCALE_FACTOR,
     ZeroDCEPlusPlus,
 )
+from kind_tf.weights import WeightsError, load_stage, read_config, save_weights
 
-WEIGHTS_FILE = "model.weights.h5"
-CONFIG_FILE = "config.json"
-MODEL_NAME = "zero_dce"
+METHOD = "zerodce"     # the method and the stage name in the weights folder (kind_tf.methods.zero_dce)
+STAGE = "zerodce"
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -255,8 +255,8 @@ def convert_zero_dce_pth(
 
     Args:
         pth_path: e.g. ``Epoch99.pth`` from Li-Chongyi/Zero-DCE_extension.
-        out_dir: directory that receives ``model.weights.h5`` and ``config.json``.
-        scale_factor: inference scale recorded in config.json (12, as the original test script).
+        out_dir: the weights folder to write (``zerodce.weights.h5`` and ``config.json``).
+        scale_factor: the inference scale the recipe records (12, as the original test script).
 
     Returns:
         ``out_dir`` as a Path.
@@ -266,48 +266,30 @@ def convert_zero_dce_pth(
     model = ZeroDCEPlusPlus(scale_factor=scale_factor, iterations=CURVE_ITERATIONS, filters=DCE_FILTERS)
     model.build((None, None, None, 3))
     assign_state_dict(model, state_dict)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_weights(out_dir / WEIGHTS_FILE)
-    config = {
-        "model": MODEL_NAME,
-        "class": "ZeroDCEPlusPlus",
-        "scale_factor": model.scale_factor,
-        "iterations": model.iterations,
-        "filters": model.filters,
+    source = {
+        "file": pth_path.name,
+        "sha256": hashlib.sha256(pth_path.read_bytes()).hexdigest(),
+        "format": "torch state_dict (enhance_net_nopool), converted without torch",
         "param_count": int(model.count_params()),
-        "weights": WEIGHTS_FILE,
-        "source": {
-            "file": pth_path.name,
-            "sha256": hashlib.sha256(pth_path.read_bytes()).hexdigest(),
-            "format": "torch state_dict (enhance_net_nopool), converted without torch",
-        },
     }
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    return out_dir
+    return save_weights(out_dir, {STAGE: model}, {"source": source}, method=METHOD,
+                        recipe={"scale_factor": model.scale_factor})
 
 
 def load_zero_dce(weights_dir: str | Path, scale_factor: int | None = None) -> ZeroDCEPlusPlus:
-    """Build :class:`ZeroDCEPlusPlus` from a :func:`convert_zero_dce_pth` directory.
+    """The :class:`ZeroDCEPlusPlus` of a Zero-DCE++ weights folder (converted or trained).
 
     Args:
-        weights_dir: directory with ``config.json`` and ``model.weights.h5``.
-        scale_factor: override the recorded scale factor (e.g. 1 to fine-tune at full resolution).
+        weights_dir: a kind-tf weights folder of method ``zerodce`` (older ``{"model": "zero_dce"}``
+            folders read too: :func:`kind_tf.weights.read_config`).
+        scale_factor: override the recipe's scale factor (e.g. 1 to fine-tune at full resolution).
 
-    Returns:
-        The built model with the converted weights.
+    Raises:
+        WeightsError: one line naming the folder or file and the problem.
     """
-    weights_dir = Path(weights_dir)
-    config_path = weights_dir / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} not found: run convert_zero_dce_pth first")
-    config = json.loads(config_path.read_text())
-    if config.get("model") != MODEL_NAME:
-        raise ValueError(f"{config_path} describes model {config.get('model')!r}, not {MODEL_NAME!r}")
-    model = ZeroDCEPlusPlus(
-        scale_factor=config["scale_factor"] if scale_factor is None else scale_factor,
-        iterations=config.get("iterations", CURVE_ITERATIONS),
-        filters=config.get("filters", DCE_FILTERS),
-    )
-    model.build((None, None, None, 3))
-    model.load_weights(weights_dir / config.get("weights", WEIGHTS_FILE))
-    return model
+    config = read_config(weights_dir)
+    if config["method"] != METHOD:
+        raise WeightsError(f"{weights_dir}: holds {config['method']} weights, not Zero-DCE++ ({METHOD})")
+    if scale_factor is None:
+        scale_factor = (config.get("recipe") or {}).get("scale_factor", INFERENCE_SCALE_FACTOR)
+    return load_stage(weights_dir, STAGE, scale_factor=scale_factor)

@@ -1,7 +1,7 @@
 """Paired low/normal-light data: find pairs by file stem, decode, validate.
 
 A paired folder holds ``low/`` and ``high/``; ``low/0001.jpg`` pairs with ``high/0001.png`` (same
-stem, any supported extension). Pairs are NEVER formed by sorted order: a file without a partner is an
+stem, any of :data:`kind_tf.io.IMAGE_SUFFIXES`). Pairs are NEVER formed by sorted order: a file without a partner is an
 error that lists every such file.
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from kind_tf.io import IMAGE_SUFFIXES, ImageReadError, load_image_uint8
+
 MAX_LISTED = 20
 
 
@@ -35,7 +36,7 @@ def _list_folder(folder: Path) -> dict[str, Path]:
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
-        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         if path.stem in files:
             duplicates.append(f"{files[path.stem].name}/{path.name}")
@@ -69,14 +70,23 @@ def find_pairs(root: str | os.PathLike) -> list[Pair]:
         raise DataError(f"{root}: {len(unpaired)} unpaired file(s) (low/ and high/ pair by file name): "
                         f"{_listing(unpaired)}")
     if not low:
-        raise DataError(f"{root}: no images in low/ and high/ (extensions {', '.join(IMAGE_EXTENSIONS)})")
+        raise DataError(f"{root}: no images in low/ and high/ (extensions {', '.join(IMAGE_SUFFIXES)})")
     return [Pair(stem, low[stem], high[stem]) for stem in sorted(low)]
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """Decode an image file to uint8 RGB [H, W, 3] (raises OSError / ValueError when unreadable)."""
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    """Decode an image file to uint8 RGB [H, W, 3] as inference reads it (:func:`kind_tf.io.load_image_uint8`:
+    EXIF orientation, alpha over black, 16-bit scaled), so a network trains on what it will be given.
+
+    Raises:
+        kind_tf.io.ImageReadError: the file cannot be decoded.
+    """
+    return load_image_uint8(path)
+
+
+def unreadable_entry(name: str, error: Exception) -> str:
+    """``name (why)`` for the one-line listings of unreadable files."""
+    return f"{name} ({error.problem if isinstance(error, ImageReadError) else type(error).__name__})"
 
 
 def load_pairs(pairs: list[Pair], min_size: int = 0, max_side: int | None = None
@@ -98,8 +108,8 @@ def load_pairs(pairs: list[Pair], min_size: int = 0, max_side: int | None = None
         for path in (pair.low, pair.high):
             try:
                 images.append(read_rgb(path))
-            except Exception as error:  # PIL raises many types for broken files
-                unreadable.append(f"{path.parent.name}/{path.name} ({type(error).__name__})")
+            except Exception as error:  # ImageReadError, or MemoryError and the like for huge files
+                unreadable.append(unreadable_entry(f"{path.parent.name}/{path.name}", error))
         if len(images) != 2:
             continue
         low, high = images

@@ -7,9 +7,11 @@ every image, whatever its size, is resized to ``size``×``size`` with PIL's Lanc
 float64 before the cast to float32, so a training sample equals the original's tensor bit for bit
 (NHWC instead of NCHW). No crop, no augmentation, no per-image normalisation: the original has none.
 
-Differences, deliberate: any of :data:`~kind_tf.data.pairs.IMAGE_EXTENSIONS` in the folder and its
-sub-folders is used (the original globs ``*.jpg`` in one folder); grey / RGBA / palette images are
-converted to RGB (the original would fail on them); and an epoch is ``len(images) // batch`` full
+Differences, deliberate: any of :data:`~kind_tf.io.IMAGE_SUFFIXES` in the folder and its
+sub-folders is used (the original globs ``*.jpg`` in one folder); images are decoded as inference
+decodes them (:func:`kind_tf.io.load_image_uint8`: EXIF orientation applied, grey / palette / CMYK to
+RGB, RGBA composited over black, 16-bit scaled to 8 bits — the original would fail on or mis-read
+these; ordinary 8-bit RGB files are unchanged); and an epoch is ``len(images) // batch`` full
 batches (the original's DataLoader also runs the last, partial batch).
 
 Images are decoded once (``prepare``) and kept resized as one uint8 array ``[N, size, size, 3]``
@@ -29,8 +31,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kind_tf.data.pairs import IMAGE_EXTENSIONS, DataError, _listing
+from kind_tf.data.pairs import DataError, _listing, unreadable_entry
 from kind_tf.data.sampling import Sampling, image_index
+from kind_tf.io import IMAGE_SUFFIXES, load_image_uint8
 
 #: The original loader's training size (``lowlight_loader.size``).
 ORIGINAL_SIZE = 512
@@ -53,32 +56,34 @@ def find_images(root: str | os.PathLike) -> list[Path]:
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
             found.append(path)
     if not found:
-        raise DataError(f"{root}: no images (extensions {', '.join(IMAGE_EXTENSIONS)}) in it or its sub-folders")
+        raise DataError(f"{root}: no images (extensions {', '.join(IMAGE_SUFFIXES)}) in it or its sub-folders")
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def read_resized(path: Path, size: int | None = None, max_side: int | None = None) -> np.ndarray:
-    """Decode ``path`` to uint8 RGB ``[H, W, 3]``.
+    """Decode ``path`` to uint8 RGB ``[H, W, 3]`` (:func:`kind_tf.io.load_image_uint8`, as inference reads it).
 
     Args:
         size: resize to ``size``×``size`` with Lanczos (the original loader); None keeps the size.
         max_side: else, downscale (box filter) so that the longer side is at most this (evaluation).
 
     Raises:
-        OSError / ValueError (PIL) when the file cannot be decoded.
+        kind_tf.io.ImageReadError: the file cannot be decoded.
     """
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if size is not None and image.size != (size, size):
-            image = image.resize((size, size), Image.LANCZOS)
-        elif size is None and max_side and max(image.size) > max_side:
-            scale = max_side / max(image.size)
-            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                                 Image.BOX)
-        return np.asarray(image, dtype=np.uint8)
+    pixels = load_image_uint8(path)
+    height, width = pixels.shape[:2]
+    if size is not None and (width, height) != (size, size):
+        resized = Image.fromarray(pixels).resize((size, size), Image.LANCZOS)
+    elif size is None and max_side and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        resized = Image.fromarray(pixels).resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                                                 Image.BOX)
+    else:
+        return pixels
+    return np.asarray(resized, dtype=np.uint8)
 
 
 def load_images(paths: Sequence[Path], size: int | None = None, max_side: int | None = None,
@@ -93,9 +98,9 @@ def load_images(paths: Sequence[Path], size: int | None = None, max_side: int | 
     for path in progress(paths):
         try:
             images.append(read_resized(path, size, max_side))
-        except Exception as error:  # PIL raises many types for broken files
+        except Exception as error:  # ImageReadError, or MemoryError and the like for huge files
             name = path.relative_to(root).as_posix() if root is not None else str(path)
-            unreadable.append(f"{name} ({type(error).__name__})")
+            unreadable.append(unreadable_entry(name, error))
     if unreadable:
         where = root if root is not None else (paths[0].parent if paths else "")
         raise DataError(f"{where}: {len(unreadable)} unreadable image file(s): {_listing(unreadable)}")

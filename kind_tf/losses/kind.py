@@ -14,6 +14,8 @@ gradients are then the same as on one device with the global batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from keras import ops
 
 from kind_tf import backend
@@ -48,7 +50,7 @@ def batch_extrema(values: Tensor) -> tuple[Tensor, Tensor]:
     return backend.global_batch_extrema(values)
 
 
-def gradient(images: Tensor, direction: str) -> Tensor:
+def gradient(images: Tensor, direction: str, signed: bool = False) -> Tensor:
     """The original ``gradient(input_tensor, direction)``: |conv2d(x, k)|, batch-global min-max.
 
     k = [[0, 0], [−1, 1]] for x, its transpose for y, 'SAME' padding (TF pads one row/column of zeros
@@ -61,6 +63,8 @@ def gradient(images: Tensor, direction: str) -> Tensor:
 
     Args:
         images: [N, H, W, 1] float.
+        signed: KinD++'s ``gradient_no_abs``: the same without the |·| (the signed difference, then the
+            same batch min-max).
     """
     if direction not in ("x", "y"):
         raise ValueError(f"direction must be 'x' or 'y', got {direction!r}")
@@ -69,7 +73,8 @@ def gradient(images: Tensor, direction: str) -> Tensor:
         response = padded[:, 1:, 1:, :] - padded[:, 1:, :-1, :]
     else:                       # out(i, j) = x(i + 1, j + 1) − x(i, j + 1)
         response = padded[:, 1:, 1:, :] - padded[:, :-1, 1:, :]
-    response = absolute(response)
+    if not signed:
+        response = absolute(response)
     low, high = batch_extrema(response)
     return (response - low) / (high - low + GRADIENT_EPSILON)
 
@@ -99,11 +104,13 @@ def mutual_input_loss(illumination: Tensor, images: Tensor) -> Tensor:
 
 
 def decom_losses(low: Tensor, high: Tensor, reflectance_low: Tensor, illumination_low: Tensor,
-                 reflectance_high: Tensor, illumination_high: Tensor) -> dict[str, Tensor]:
+                 reflectance_high: Tensor, illumination_high: Tensor,
+                 weights: Mapping[str, float] = DECOM_WEIGHTS) -> dict[str, Tensor]:
     """Every term of the decomposition loss and their weighted sum ``total``, each per example [N].
 
     loss = recon_high + recon_low + 0.01·equal_R + 0.2·mutual_i + 0.15·mutual_input(I_high, high)
            + 0.15·mutual_input(I_low, low)
+    (``weights``: the terms' weights; KinD++ uses 0.009 for equal_R, kind_tf.losses.kindpp).
     """
     illumination_low3 = ops.concatenate([illumination_low] * 3, axis=-1)
     illumination_high3 = ops.concatenate([illumination_high] * 3, axis=-1)
@@ -115,7 +122,7 @@ def decom_losses(low: Tensor, high: Tensor, reflectance_low: Tensor, illuminatio
         "mutual_input_low": mutual_input_loss(illumination_low, low),
         "mutual_input_high": mutual_input_loss(illumination_high, high),
     }
-    terms["total"] = sum(DECOM_WEIGHTS[name] * value for name, value in terms.items())
+    terms["total"] = sum(weights[name] * value for name, value in terms.items())
     return terms
 
 
@@ -156,10 +163,13 @@ def restore_losses(restored: Tensor, target: Tensor) -> dict[str, Tensor]:
     return terms
 
 
-def adjust_losses(adjusted: Tensor, target: Tensor) -> dict[str, Tensor]:
-    """mean((I' − T)²) + mean((gx(I') − gx(T))² + (gy(I') − gy(T))²), per example."""
-    grad = ((gradient(adjusted, "x") - gradient(target, "x")) ** 2
-            + (gradient(adjusted, "y") - gradient(target, "y")) ** 2)
+def adjust_losses(adjusted: Tensor, target: Tensor, signed: bool = False) -> dict[str, Tensor]:
+    """mean((I' − T)²) + mean((gx(I') − gx(T))² + (gy(I') − gy(T))²), per example.
+
+    ``signed``: KinD++'s illumination loss, on the signed gradients (``gradient_no_abs``).
+    """
+    grad = ((gradient(adjusted, "x", signed) - gradient(target, "x", signed)) ** 2
+            + (gradient(adjusted, "y", signed) - gradient(target, "y", signed)) ** 2)
     terms = {
         "mse": _per_example_mean((adjusted - target) ** 2),
         "grad": _per_example_mean(grad),

@@ -4,7 +4,7 @@
     methods.names()                        # ("kind", "zerodce", "kindpp"), the default first
     method = methods.get("kind")           # one-line UnknownNameError listing the names otherwise
     pipeline = method.load(folder, precision="bfloat16")    # has .enhance(image, ratio=..., ...)
-    methods.detect(folder)                 # the method whose weights-folder format ``folder`` is
+    methods.detect(folder)                 # the method a weights folder is for (its config.json says)
 
 Every entry point (``kind-tf enhance --method``, ``evaluate --method``, ``export <method>``,
 ``convert <importer>``, :func:`kind_tf.load`) takes its choices from this registry and names no method
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kind_tf.errors import WeightsError
 from kind_tf.registry import Registry, UnknownNameError
 
 __all__ = ["METHODS", "Exporter", "Importer", "Method", "UnknownNameError", "detect", "get", "names", "register"]
@@ -78,12 +78,11 @@ class Method:
             ``fusion``, ``normalize``, ...); :meth:`load` drops the others, so one entry point can offer
             every method the same flags.
         stages: the training stages (``kind_tf.training.tasks.TASKS`` names) that produce its weights.
+        backbones: ``train.py --backbone`` name → network class name, for stages with a choice of network.
         importers: ``kind-tf convert`` sub-command name → :class:`Importer`.
         exports: ``kind-tf export`` sub-command name → :class:`Exporter` (the method's own under its name;
             empty: no export).
         accepts_ratio: whether ``enhance(..., ratio=)`` means something (evaluate's ratio protocols).
-        recognizes: ``recognizes(config)`` → whether a weights folder's parsed ``config.json`` is this
-            method's format (for :func:`detect`); None: never detected, only chosen by name.
         missing_weights: enhance's ``error:`` text when a weights folder has no config.json (``{path}``
             filled in): where to get such weights.
         weights_hint: the same advice in a few words, for evaluate's "no NAME weights found; HINT" line.
@@ -95,10 +94,10 @@ class Method:
     label: str = ""
     options: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
+    backbones: Mapping[str, str] = field(default_factory=dict)
     importers: Mapping[str, Importer] = field(default_factory=dict)
     exports: Mapping[str, Exporter] = field(default_factory=dict)
     accepts_ratio: bool = False
-    recognizes: Callable[[dict[str, Any]], bool] | None = None
     missing_weights: str = ""
     weights_hint: str = "pass --weights DIR"
 
@@ -157,39 +156,38 @@ def importers() -> dict[str, Importer]:
     return {name: importer for method in METHODS.values() for name, importer in method.importers.items()}
 
 
+def stages() -> tuple[str, ...]:
+    """Every registered method's training stages (``train.py --stage`` choices), in registration order."""
+    return tuple(dict.fromkeys(stage for method in METHODS.values() for stage in method.stages))
+
+
+def backbones() -> tuple[str, ...]:
+    """Every registered method's backbone names (``train.py --backbone`` choices)."""
+    return tuple(dict.fromkeys(name for method in METHODS.values() for name in method.backbones))
+
+
 def exports() -> dict[str, tuple[Method, Exporter]]:
     """Every registered export sub-command → (its method, the exporter): ``kind-tf export``'s sub-commands."""
     return {name: (method, exporter) for method in METHODS.values() for name, exporter in method.exports.items()}
 
 
-def read_folder_config(weights_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """A weights folder's parsed config.json, or None when it has none (or it is not a JSON object)."""
-    path = Path(weights_dir) / "config.json"
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
-
-
 def detect(weights_dir: str | os.PathLike) -> Method:
-    """The method whose weights-folder format ``weights_dir`` has (from its config.json).
+    """The method a weights folder is for: its config.json's ``method`` (:mod:`kind_tf.weights_config`).
 
     So ``--weights DIR`` alone runs the right method (a converted KinD++ folder runs KinD++). Raises
-    ValueError (one line) when the folder has no readable config.json, or when no method — or more than
-    one — recognises it.
+    ValueError (one line) when the folder has no readable config.json or names a method that is not
+    registered.
     """
-    config = read_folder_config(weights_dir)
-    if config is None:
-        raise ValueError(f"{weights_dir}: no readable config.json, not a kind-tf weights folder")
-    matches = [method for method in METHODS.values() if method.recognizes is not None and method.recognizes(config)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ValueError(f"{weights_dir}: no registered method recognises this weights folder "
-                         f"(methods: {', '.join(names())}); say which with --method")
-    raise ValueError(f"{weights_dir}: several methods recognise this weights folder "
-                     f"({', '.join(m.name for m in matches)}); say which with --method")
+    from kind_tf.weights_config import read_method
+
+    try:
+        name = read_method(weights_dir)
+    except WeightsError as error:
+        raise ValueError(str(error)) from None
+    if name not in METHODS:
+        raise ValueError(f"{weights_dir}: its weights are for method {name!r}, which is not registered "
+                         f"(methods: {', '.join(names())})")
+    return METHODS.get(name)
 
 
 # The library's methods, each registered in its own module (registration order = listing order; the

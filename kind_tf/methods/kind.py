@@ -1,7 +1,7 @@
 """KinD (Zhang et al. 2019) as a registered method: everything kind-tf's entry points need to know about it.
 
-Weights folder: kind_tf.weights' format (``config.json`` with ``"format": "kind_tf.kind"`` and a
-``stages`` table), written by the decom/restore/adjust training stages and by ``convert kind-tf1``.
+Weights folder: :mod:`kind_tf.weights` with ``"method": "kind"`` and the stages decom / restore / adjust,
+written by the decom/restore/adjust training stages and by ``convert kind-tf1``.
 Imports happen inside the functions: registering must not load Keras.
 """
 
@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from kind_tf.methods import Exporter, Importer, Method, register
+from kind_tf.registry import Registry
 
-FORMAT = "kind_tf.kind"          # kind_tf.weights.FORMAT (not imported: that module loads Keras)
-PIPELINE = "kind_tf.inference.KinD"
+# The restore stage's networks (train.py --backbone NAME → a kind_tf.weights.NETWORKS class name). A new
+# backbone is ``BACKBONES.register(name, class_name)`` beside its network's NETWORKS entry.
+BACKBONES: Registry[str] = Registry("backbone")
+BACKBONES.register("kind", "RestorationNet")
+BACKBONES.register("improved_unet", "ImprovedUNet")
 
 MISSING_WEIGHTS = (
     "no weights found at {path}. Get weights by training them "
@@ -29,27 +33,6 @@ def load(weights_dir: Path, **options: Any) -> Any:
     from kind_tf.inference import KinD
 
     return KinD.from_weights(weights_dir, **options)
-
-
-def pipeline_of(config: dict[str, Any]) -> str | None:
-    """The pipeline a kind_tf.weights folder records (save_weights' ``metadata``: converters write
-    ``{"pipeline": "kind_tf.kindpp.KinDPlusPlus"}``), or None for a folder that records none."""
-    metadata = config.get("metadata")
-    pipeline = metadata.get("pipeline") if isinstance(metadata, dict) else None
-    return pipeline or config.get("pipeline")
-
-
-def restore_class(config: dict[str, Any]) -> str | None:
-    stages = config.get("stages")
-    restore = stages.get("restore") if isinstance(stages, dict) else None
-    return restore.get("class") if isinstance(restore, dict) else None
-
-
-def recognizes(config: dict[str, Any]) -> bool:
-    """A kind_tf.weights folder that names no other pipeline (KinD++ folders record theirs) and whose restore
-    stage, if any, is not KinD++'s MSIANet."""
-    return (config.get("format") == FORMAT and pipeline_of(config) in (None, PIPELINE)
-            and restore_class(config) != "MSIANet")
 
 
 # --- convert kind-tf1 -----------------------------------------------------------------------------------
@@ -68,18 +51,42 @@ def _import(args: argparse.Namespace) -> Path:
 
 # --- export kind / export stage -------------------------------------------------------------------------
 def _export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="SavedModel folder to create")
+    parser.add_argument("--out", default=None, help="SavedModel folder to create")
+    parser.add_argument("--tflite", default=None,
+                        help="TFLite file to write: the whole pipeline, signature 'enhance'(image [1, H, W, 3], "
+                             "ratio [1] > 0), dynamic size")
+    parser.add_argument("--quantize", default=None, choices=["float16", "dynamic", "int8"],
+                        help="TFLite post-training quantisation (default: float32)")
+    parser.add_argument("--representative-data", default=None, metavar="DIR",
+                        help="int8 calibration images: a folder of images or a pairs folder (its low/)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "uint8"])
     parser.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
                         help="the original fusion (--fusion) or R_restored × I_adjusted (--no-fusion); "
                              "default: the weights' recipe")
 
 
-def _export(args: argparse.Namespace, weights_dir: Path) -> Path:
-    from kind_tf.export import export_kind
+def _export(args: argparse.Namespace, weights_dir: Path) -> str:
+    """SavedModel (--out) and/or TFLite (--tflite; quantised with --quantize) of the weights' pipeline."""
+    from kind_tf.export import export_kind, export_kind_tflite, kind_representative_dataset
     from kind_tf.inference import KinD
 
-    return export_kind(KinD.from_weights(weights_dir, fusion=args.fusion), args.out, args.dtype)
+    if not (args.out or args.tflite):
+        raise ValueError("give --out DIR (SavedModel) and/or --tflite FILE")
+    if args.quantize and not args.tflite:
+        raise ValueError("--quantize applies to --tflite")
+    representative = None
+    if args.quantize == "int8":
+        if not args.representative_data:
+            raise ValueError("--quantize int8 needs --representative-data DIR (training images)")
+        data = Path(args.representative_data)
+        representative = kind_representative_dataset(data / "low" if (data / "low").is_dir() else data)
+    kind = KinD.from_weights(weights_dir, fusion=args.fusion)
+    written = []
+    if args.out:
+        written.append(export_kind(kind, args.out, args.dtype))
+    if args.tflite:
+        written.append(export_kind_tflite(kind, args.tflite, args.quantize, representative))
+    return ", ".join(map(str, written))
 
 
 def _stage_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,12 +110,12 @@ METHOD = register(Method(
     loader=load,
     options=("precision", "jit", "ratio", "fusion", "normalize"),
     stages=("decom", "restore", "adjust"),
+    backbones=BACKBONES,
     importers={"kind-tf1": Importer("original KinD TF1 checkpoints → kind-tf weights folder", _import_arguments,
                                     _import, needs_tensorflow="importing TF1 checkpoints (tf.train.load_checkpoint)")},
     exports={"kind": Exporter("the whole KinD pipeline with the 'enhance' signature", _export_arguments, _export),
              "stage": Exporter("one KinD stage network with a 'serve' signature", _stage_arguments, _export_stage)},
     accepts_ratio=True,
-    recognizes=recognizes,
     missing_weights=MISSING_WEIGHTS,
     weights_hint="train them (python train.py ...) or convert the original release "
                  "(python -m kind_tf.convert kind-tf1 ...), then pass --weights DIR",

@@ -1,8 +1,8 @@
-"""Typed training configuration and the per-stage recipes (presets).
+"""Typed training configuration (saved with every run) and the recipe type of a stage.
 
-``original`` is the recipe of ../shared/reference/kind_official/TRAINING.md. ``cpu`` is a short
-schedule for a 2-core CPU: same losses, data, augmentation and optimiser, fewer steps, and (restore
-only) smaller patches; its learning-rate decay keeps the original's position relative to the run.
+The recipes themselves live with their stages (``Task.recipes``: preset name → :class:`StageRecipe`, in
+each method's task module, kind_tf.training.tasks.*): ``original`` is the paper's code's schedule, ``cpu``
+a short one for a 2-core CPU. :data:`PRESETS` is the same table seen per preset (``PRESETS["cpu"]["decom"]``).
 """
 
 from __future__ import annotations
@@ -57,38 +57,23 @@ class StageRecipe:
     scale_factor: int = 1
 
 
-PRESETS: dict[str, dict[str, StageRecipe]] = {
-    "original": {
-        "decom": StageRecipe(batch_size=10, patch_size=48, epochs=2000),
-        # ÷2 after epoch 800, ÷4 after 1250, ÷10 after 1500 (the original's schedule, written for
-        # longer runs: with 1000 epochs only the first decay happens).
-        "restore": StageRecipe(batch_size=4, patch_size=384, epochs=1000, lr_decay_epochs=(800, 1250, 1500),
-                               lr_decay_factors=(0.5, 0.25, 0.1)),
-        "adjust": StageRecipe(batch_size=10, patch_size=48, epochs=2000),
-        # Zero-DCE++ lowlight_train.py: images resized to 512, batch 8, 100 epochs, Adam lr 1e-4 with
-        # torch weight_decay 1e-4 (L2) and clip_grad_norm 0.1 (scale_factor 1 while training).
-        "zerodce": StageRecipe(batch_size=8, patch_size=512, epochs=100, lr=1e-4, optimizer="torch_adam",
-                               weight_decay=1e-4, grad_clip_norm=0.1),
-    },
-    # Sized for 2 shared CPU cores (measured steps/s on this project's 2-core CPU in brackets):
-    # decom ≈ 10–15 min (5.5–8 steps/s), restore ≈ 15 min (2.3 steps/s at patch 96; the original's
-    # patch 384 runs at 0.16 steps/s), adjust ≈ 6 min (≈28 steps/s).
-    "cpu": {
-        "decom": StageRecipe(batch_size=10, patch_size=48, steps=5000),
-        "restore": StageRecipe(batch_size=4, patch_size=96, steps=2000, lr_decay_fractions=(0.8,),
-                               lr_decay_factors=(0.5,)),
-        "adjust": StageRecipe(batch_size=10, patch_size=48, steps=10000),
-        # Zero-DCE++: the original's losses, optimiser, lr, batch and 512-px images, with DCE-Net run on
-        # the image downsampled 12× (--scale-factor 12: what it sees at inference; the losses stay at
-        # 512 px), 750 steps (≈ 7 epochs; 1.9 steps/s, ≈ 7 min). The original's scale factor 1 at 512
-        # runs at 0.05 steps/s here. Measured on the 59 SICE eval pairs (checkpoints/zero_dce/README.md):
-        # the output brightens steadily with steps (mean 0.27 at 125 → 0.51 at 1000; ground truth
-        # 0.475), PSNR peaks at 750 (17.08 dB; official Epoch99 15.55). The former 128-px / 3000-step
-        # preset scored 14.71 dB (too dark: 0.31).
-        "zerodce": StageRecipe(batch_size=8, patch_size=512, steps=750, lr=1e-4, optimizer="torch_adam",
-                               weight_decay=1e-4, grad_clip_norm=0.1, scale_factor=12),
-    },
-}
+def presets() -> dict[str, dict[str, StageRecipe]]:
+    """preset → stage → recipe, over every registered stage (kind_tf.training.tasks.TASKS)."""
+    from kind_tf.training.tasks import TASKS
+
+    table: dict[str, dict[str, StageRecipe]] = {}
+    for stage, task in TASKS.items():
+        for preset, recipe in task.recipes.items():
+            table.setdefault(preset, {})[stage] = recipe
+    return table
+
+
+def __getattr__(name: str) -> Any:
+    # PRESETS is computed on use (the stages register when kind_tf.training.tasks is imported, which
+    # imports this module), so a stage registered later is in it too.
+    if name == "PRESETS":
+        return presets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -115,6 +100,7 @@ class TrainConfig:
     degrade: str | None = None        # restore: degraded copies of the low images (kind_tf.data.degrade)
     loss: str | None = None         # --loss SPEC (kind_tf.losses.parse_spec); None / "original": the recipe's
     backbone: str = "kind"          # restore stage network: "kind" (RestorationNet) or "improved_unet"
+    command: str | None = None      # the command line that started the run (recorded in the weights' provenance)
     backbone_config: dict | None = None   # constructor arguments of the backbone (e.g. {"fpn": false})
     save_every: int = 500
     log_every: int = 10
@@ -132,19 +118,17 @@ class TrainConfig:
 
     def recipe(self) -> StageRecipe:
         """The preset's recipe of this stage with the command-line overrides applied."""
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; expected one of {sorted(PRESETS)}")
-        recipe = PRESETS[self.preset].get(self.stage)
-        if recipe is None:
-            # A stage registered outside this table (kind_tf.training.tasks.TASKS) brings its own recipes
-            # (Task.recipes: preset name → StageRecipe), so adding a stage needs no edit here.
-            from kind_tf.training.tasks import TASKS
+        from kind_tf.training.tasks import TASKS, preset_names
 
-            stages = sorted({*PRESETS[self.preset], *(name for name, task in TASKS.items() if task.recipes)})
-            task = TASKS[self.stage] if self.stage in TASKS else None
-            recipe = (task.recipes or {}).get(self.preset) if task is not None else None
-            if recipe is None:
-                raise ConfigError(f"unknown stage {self.stage!r}; expected one of {stages}")
+        if self.stage not in TASKS:
+            raise ConfigError(f"unknown stage {self.stage!r}; expected one of {', '.join(TASKS.names())}")
+        recipes = TASKS[self.stage].recipes
+        if self.preset not in recipes:
+            known = preset_names()
+            problem = (f"the {self.stage} stage has no {self.preset!r} recipe" if self.preset in known
+                       else f"unknown preset {self.preset!r}")
+            raise ConfigError(f"{problem}; expected one of {', '.join(recipes) or 'none'}")
+        recipe = recipes[self.preset]
         overrides = {}
         if self.batch_size is not None:
             overrides["batch_size"] = self.batch_size

@@ -10,8 +10,9 @@ Run folder layout (``--run-dir RUN``)::
                               JAX: checkpoint.npz (the same state, written atomically)
     RUN/<stage>/tb/           TensorBoard (TensorFlow): every loss term, lr, steps/s, eval metrics, images
     RUN/<stage>/scalars.csv   the same scalars on JAX (step,name,value), images in RUN/<stage>/images/
-    RUN/weights/              every stage's exported weights (kind_tf.weights; KinD.from_weights loads it)
-    RUN/weights_zero_dce/     the zerodce stage's exported weights (load_zero_dce / enhance.py --model zerodce)
+    RUN/weights/              KinD's stages' exported weights (kind_tf.weights; KinD.from_weights loads it)
+    RUN/weights_zero_dce/     the zerodce stage's (Task.weights_folder; enhance.py --method zerodce --weights ...)
+    RUN/weights_kindpp/       KinD++'s stages'
     RUN/cache/                cached decompositions of the training set (restore / adjust stages)
 
 Re-running the same command resumes from ``RUN/<stage>/ckpt``. Training batches are a pure function
@@ -32,15 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 from tqdm.auto import tqdm
 
 from kind_tf.data.sampling import Sampling
 from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
 from kind_tf.training.engines import make_engine
 from kind_tf.training.optimizers import build_optimizer
-from kind_tf.training.tasks import Task, TaskContext, make_task, psnr_ssim
-from kind_tf.weights import STAGES, has_stage, load_stage, save_weights
+from kind_tf.training.tasks import Task, TaskContext, make_task
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,6 @@ log = logging.getLogger(__name__)
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
 ADAM_EPSILON = 1e-8
-PIPELINE_EVAL_RATIO = 5.0
 
 
 class TrainingDiverged(RuntimeError):
@@ -131,7 +129,8 @@ class Trainer:
         self.strategy_override = strategy
         self.engine = make_engine(self)
         self.chief = self.engine.chief
-        self._pipeline = None
+        self._last_metrics: dict[str, float] = {}
+        self._last_metrics_step = 0
 
     # ------------------------------------------------------------------------------------------------
     def _progress(self, items, desc=""):
@@ -152,47 +151,24 @@ class Trainer:
                                       f"{previous[key]}, not {getattr(self.recipe, key)}; "
                                       "use the same value or a new --run-dir")
 
+    def _provenance(self, step: int) -> dict[str, Any]:
+        """What the weights record about how this stage was trained (kind_tf.weights' ``provenance``)."""
+        config, recipe = self.config, self.recipe
+        record = {"step": step, "seed": config.seed, "preset": config.preset,
+                  "data": str(Path(config.data).resolve()), "batch_size": recipe.batch_size,
+                  "patch_size": recipe.patch_size, "lr": recipe.lr, "backend": keras.backend.backend()}
+        for key, value in (("command", config.command), ("init_weights", config.init_weights),
+                           ("degrade", config.degrade), ("loss", config.loss)):
+            if value:
+                record[key] = value
+        if self._last_metrics:   # the latest evaluation (at or before this step), on the eval pairs
+            record["metrics"] = {**self._last_metrics, "at_step": self._last_metrics_step,
+                                 "eval_data": str(Path(config.eval_data).resolve()) if config.eval_data else None}
+        return record
+
     def _export(self, model: keras.Model, step: int) -> None:
-        if not self.chief:
-            return
-        metadata = {f"{self.task.name}_training": {
-            "step": step, "seed": self.config.seed, "preset": self.config.preset,
-            "data": str(Path(self.config.data).resolve()), "batch_size": self.recipe.batch_size,
-            "patch_size": self.recipe.patch_size,
-            **{key: value for key, value in (("init_weights", self.config.init_weights),
-                                             ("degrade", self.config.degrade), ("lr", self.recipe.lr)) if value}}}
-        if self.task.name in STAGES:
-            save_weights(self.weights_dir, {self.task.name: model}, metadata)
-        else:
-            self.task.export(self.weights_dir, model, metadata)
-
-    def _pipeline_eval(self, model: keras.Model) -> dict[str, float]:
-        """PSNR/SSIM of the whole KinD pipeline (ratio 5.0) on the eval pairs, once decom + adjust exist."""
-        task = self.task
-        if task.name not in STAGES or not task.eval_pairs:
-            return {}
-        if self._pipeline is None:
-            from kind_tf.inference import KinD
-
-            def stage_model(stage):
-                if task.name == stage:
-                    return model
-                if stage == "decom" and getattr(task, "decom", None) is not None:
-                    return task.decom
-                return load_stage(self.weights_dir, stage) if has_stage(self.weights_dir, stage) else None
-
-            decom, restore, adjust = (stage_model(s) for s in ("decom", "restore", "adjust"))
-            if decom is None or adjust is None:
-                return {}
-            self._pipeline = KinD(decom, restore, adjust)
-        scores = []
-        for low, high in task.eval_pairs:
-            enhanced = self._pipeline.enhance(low, PIPELINE_EVAL_RATIO)
-            scores.append(psnr_ssim(enhanced[None], (high.astype(np.float32) / 255.0)[None]))
-        psnr, ssim = np.mean(scores, axis=0)
-        # Without a trained restoration net the pipeline runs as the original release (R_restored = R_low).
-        name = "pipeline_ratio5" if self._pipeline.restore is not None else "pipeline_ratio5_no_restore"
-        return {f"{name}/psnr": float(psnr), f"{name}/ssim": float(ssim)}
+        if self.chief:
+            self.task.export(self.weights_dir, model, self._provenance(step))
 
     # ------------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -201,6 +177,7 @@ class Trainer:
             raise ConfigError(f"--batch-size {recipe.batch_size} is not divisible by the {engine.replicas} replicas")
         context = TaskContext(config=config, recipe=recipe, run_dir=self.run_dir, weights_dir=self.weights_dir,
                               progress=self._progress)
+        task.context = context
         task.degradation(context)   # --degrade on a stage that cannot use it fails before any work
         num_examples = task.prepare(context)   # frozen networks (cached decompositions) stay float32
         if config.mixed_precision:
@@ -244,7 +221,8 @@ class Trainer:
                 return {}
             engine.sync()
             result = task.evaluate(model, config.eval_ratios)
-            metrics = {**result.metrics, **self._pipeline_eval(model)}
+            metrics = result.metrics
+            self._last_metrics, self._last_metrics_step = dict(metrics), at_step
             scalar_log.scalars(at_step, {f"eval/{name}": value for name, value in metrics.items()})
             if images:
                 scalar_log.images(at_step, result.images)
@@ -305,6 +283,8 @@ class Trainer:
                 result.checkpoint = save(current)
             if result.status == "completed" and current % config.eval_every:
                 result.eval_metrics = evaluate(current, images=True)
+                if result.eval_metrics:
+                    self._export(model, current)   # the final weights' provenance records their metrics
         scalar_log.flush()
         result.final_step = current
         if timed_steps:

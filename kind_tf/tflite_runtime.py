@@ -1,0 +1,156 @@
+"""KinD on the TFLite interpreter (XNNPACK on CPUs): ``enhance.py --runtime tflite``.
+
+Why: on CPUs without bfloat16 instructions (AVX2-only laptops and servers) TensorFlow's oneDNN graph is
+the whole cost of KinD, and the TFLite interpreter with its XNNPACK delegate runs the same float32
+convolutions faster there (measured same-run ratios: benchmarks/README.md, README "On-device").
+
+:class:`TFLiteKinD` has :class:`kind_tf.inference.KinD`'s ``enhance(image, ratio=...)`` interface and
+computes the same thing: the networks run from a TFLite flatbuffer converted once from the pipeline's
+weights (:func:`kind_tf.export.export_kind_tflite` with ``normalized=True``) and cached on disk, keyed by
+a hash of the weights' values, the recipe and the TensorFlow version, written atomically. Around it,
+from the TF pipeline: the min-max normalisation of the whole image (cheap, and global, so tiles see the
+untiled normalisation), the "auto" ratio (its area resizes have no TFLite kernel, so it runs
+:meth:`KinD.auto_ratios`, the same preview search as the TF path) and the tiling windows
+(:func:`kind_tf.inference.tile_windows`), so results equal the TF path's to float rounding (float32:
+≤ 1e-4, tests/test_tflite.py). ``return_intermediates=True`` runs the TF pipeline itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kind_tf.inference import (
+    DEFAULT_MAX_MEMORY_MB,
+    TILE_ALIGN,
+    TILE_CONTEXT,
+    KinD,
+    RatioArg,
+    auto_tile_size,
+    parse_ratio,
+    tile_windows,
+)
+
+#: Bumped whenever the exported graph changes, so stale cached flatbuffers are never used.
+CACHE_FORMAT = 1
+#: The quantisation ``--runtime tflite`` uses: float32 (the quantised variants are slower under XNNPACK on
+#: AVX2 or lose more than 0.1 dB; measured in README "On-device").
+DEFAULT_QUANTIZE: str | None = None
+SIGNATURE = "enhance"
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$KIND_TF_CACHE`` or ``$XDG_CACHE_HOME/kind_tf`` (``~/.cache/kind_tf``)."""
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = os.environ.get("KIND_TF_CACHE") or user_cache / "kind_tf"
+    return Path(root) / "tflite"
+
+
+def _cache_key(kind: KinD, quantize: str | None) -> str:
+    """A digest of everything the flatbuffer depends on: weight values, recipe, quantisation, TF version."""
+    import tensorflow as tf
+
+    digest = hashlib.sha256()
+    digest.update(f"{CACHE_FORMAT}|{tf.__version__}|{quantize}|fusion={kind.fusion}".encode())
+    for model in (kind.decom, kind.restore, kind.adjust):
+        digest.update(b"|none" if model is None else type(model).__name__.encode())
+        for weight in [] if model is None else model.weights:
+            digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def converted_model(kind: KinD, quantize: str | None = None, directory: str | os.PathLike | None = None) -> Path:
+    """The cached flatbuffer of ``kind``'s pipeline (on normalised inputs), converting it first if absent."""
+    from kind_tf.export import export_kind_tflite
+
+    if quantize == "int8":
+        raise ValueError("the tflite runtime does not use int8 (needs calibration data; see README On-device)")
+    directory = Path(directory) if directory is not None else cache_dir()
+    path = directory / f"kind-{quantize or 'float32'}-{_cache_key(kind, quantize)}.tflite"
+    if not path.is_file():
+        export_kind_tflite(kind, path, quantize, normalized=True)   # atomic: never a half-written cache entry
+    return path
+
+
+def make_interpreter(path: str | os.PathLike, num_threads: int | None = None) -> Any:
+    """A ``tf.lite.Interpreter`` (XNNPACK delegate on by default for float models) for ``path``."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings():   # tf.lite.Interpreter's deprecation notice in favour of ai_edge_litert
+        warnings.simplefilter("ignore", UserWarning)
+        return tf.lite.Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
+
+
+class TFLiteKinD:
+    """KinD whose networks run in the TFLite interpreter; same ``enhance`` interface as :class:`KinD`.
+
+    Args:
+        kind: the TF pipeline whose weights and recipe are converted (and which resolves "auto" ratios).
+        quantize: None (float32, default) or "float16" / "dynamic" (:data:`kind_tf.export.QUANTIZATIONS`).
+        num_threads: interpreter threads (default: all cores).
+        directory: cache folder (default :func:`cache_dir`).
+    """
+
+    def __init__(self, kind: KinD, quantize: str | None = DEFAULT_QUANTIZE, num_threads: int | None = None,
+                 directory: str | os.PathLike | None = None) -> None:
+        self.kind = kind
+        self.quantize = quantize
+        self.model_path = converted_model(kind, quantize, directory)
+        self.runner = make_interpreter(self.model_path, num_threads).get_signature_runner(SIGNATURE)
+        self.default_ratio = kind.default_ratio
+        self.bytes_per_pixel = kind.bytes_per_pixel
+
+    @classmethod
+    def from_weights(cls, weights_dir: str | os.PathLike, *, quantize: str | None = DEFAULT_QUANTIZE,
+                     num_threads: int | None = None, directory: str | os.PathLike | None = None,
+                     **options: Any) -> TFLiteKinD:
+        """Like :meth:`KinD.from_weights` (``options``: fusion, ratio, normalize, ...), on the TFLite runtime."""
+        return cls(KinD.from_weights(weights_dir, **options), quantize, num_threads, directory)
+
+    def describe(self) -> str:
+        return f"{self.kind.describe()}; TFLite runtime ({self.quantize or 'float32'}, XNNPACK)"
+
+    def _run(self, inputs: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        return self.runner(image=np.ascontiguousarray(inputs, np.float32), ratio=ratio)["enhanced"]
+
+    def enhance(self, image: np.ndarray, ratio: RatioArg | None = None, return_intermediates: bool = False,
+                tile: int | None | str = "auto", tile_overlap: int = TILE_CONTEXT,
+                max_memory_mb: float = DEFAULT_MAX_MEMORY_MB) -> np.ndarray | dict[str, np.ndarray]:
+        """Enhance [H, W, 3] or [N, H, W, 3] (uint8, uint16 or float in [0, 1]) → float32 in [0, 1], as
+        :meth:`KinD.enhance` (same tiling rule and windows, same "auto" ratio)."""
+        from kind_tf.backend import to_numpy
+        from kind_tf.image_ops import to_float_image
+
+        if return_intermediates:   # the flatbuffer returns the enhanced image only
+            return self.kind.enhance(image, ratio, True, tile, tile_overlap, max_memory_mb)
+        images = to_float_image(image)
+        single = images.ndim == 3
+        if single:
+            images = images[None]
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
+        value = parse_ratio(self.default_ratio if ratio is None else ratio)
+        inputs = to_numpy(self.kind.normalize_input(images))
+        ratios = np.full([images.shape[0]], value, np.float32)
+        if np.any(ratios <= 0):
+            ratios = to_numpy(self.kind.auto_ratios(inputs)).astype(np.float32)
+        height, width = images.shape[1:3]
+        if tile == "auto":
+            tile = auto_tile_size(height, width, tile_overlap, max_memory_mb,
+                                  bytes_per_pixel=self.bytes_per_pixel, balance=True)
+        if tile is not None and (tile % TILE_ALIGN or tile_overlap % TILE_ALIGN or tile <= 0):
+            raise ValueError(f"tile ({tile}) and overlap ({tile_overlap}) must be positive multiples of {TILE_ALIGN}")
+        outputs = np.empty(images.shape, np.float32)
+        for i in range(images.shape[0]):
+            if tile is None:
+                outputs[i] = self._run(inputs[i:i + 1], ratios[i:i + 1])[0]
+                continue
+            for core, window, offset in tile_windows(height, width, int(tile), tile_overlap):
+                result = self._run(inputs[i:i + 1, window[0], window[1]], ratios[i:i + 1])
+                outputs[i, core[0], core[1]] = result[0, offset[0], offset[1]]
+        return outputs[0] if single else outputs
