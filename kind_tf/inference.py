@@ -213,11 +213,12 @@ class KinD:
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, *, fusion: bool | None = None,
-                     ratio: RatioArg | None = None, normalize: bool | None = None, **kwargs: Any) -> KinD:
+                     ratio: RatioArg | None = None, normalize: bool | None = None,
+                     adjustment: bool | None = None, **kwargs: Any) -> KinD:
         """Load the three stages from a kind-tf weights folder (see :mod:`kind_tf.weights`).
 
-        ``fusion``, ``ratio`` (the default of :meth:`enhance`) and ``normalize`` default to the
-        folder's inference recipe (:func:`kind_tf.weights.read_recipe`); pass them to override it.
+        ``fusion``, ``ratio`` (the default of :meth:`enhance`), ``normalize`` and ``adjustment`` default to
+        the folder's inference recipe (:func:`kind_tf.weights.read_recipe`); pass them to override it.
         """
         recipe = read_recipe(weights_dir)
         restore = load_stage(weights_dir, "restore") if has_stage(weights_dir, "restore") else None
@@ -225,6 +226,7 @@ class KinD:
                    fusion=recipe.fusion if fusion is None else fusion,
                    default_ratio=recipe.ratio if ratio is None else ratio,
                    normalize=recipe.normalize if normalize is None else normalize,
+                   adjustment=recipe.adjustment if adjustment is None else adjustment,
                    auto_target=kwargs.pop("auto_target", recipe.auto_target), **kwargs)
         kind.recipe = recipe
         return kind

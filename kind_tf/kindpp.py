@@ -23,13 +23,11 @@ The original crops every image to a multiple of 4 (its restoration net needs it)
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import keras
 
 from kind_tf.inference import KinD
-from kind_tf.weights import read_recipe
 
 # Context a tile needs for exact tiled inference: the pipeline's receptive-field radius is 32 px
 # (MSIANet 19 px on DecomNet's outputs, DecomNet 13 px; the denoise weight's Gaussian, radius 12 on
@@ -45,7 +43,7 @@ class KinDPlusPlus(KinD):
     R_low guided by I_low, the denoise weight, the ratio map and "auto" ratios, tiling, precision,
     and the last step, which :class:`KinD` selects by its ``adjustment`` attribute): only two of the
     pipeline's values differ — ``adjustment`` defaults to False (KinD++'s evaluate.py) and
-    ``tile_context`` to KINDPP_TILE_CONTEXT; :meth:`from_weights` also reads the recipe's ``adjustment``.
+    ``tile_context`` to KINDPP_TILE_CONTEXT (:meth:`from_weights`, KinD's, reads the recipe's ``adjustment``).
 
     Args:
         adjustment: False (default, the original evaluate.py): ``I_low·x + (1 − I_low)·(R̂·w)``, on
@@ -57,16 +55,4 @@ class KinDPlusPlus(KinD):
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
                  adjustment: bool = False, tile_context: int = KINDPP_TILE_CONTEXT, **kwargs: Any):
         super().__init__(decom, restore, adjust, adjustment=adjustment, tile_context=tile_context, **kwargs)
-
-    @classmethod
-    def from_weights(cls, weights_dir: str | os.PathLike, *, adjustment: bool | None = None,
-                     **kwargs: Any) -> KinDPlusPlus:
-        """Load a kind-tf weights folder (e.g. from ``python -m kind_tf.convert kindpp-tf1``).
-
-        ``adjustment`` defaults to the folder's recipe (converted KinD++ weights: False, the original
-        default run); the other options as :meth:`kind_tf.inference.KinD.from_weights`.
-        """
-        if adjustment is None:
-            adjustment = read_recipe(weights_dir).adjustment
-        return super().from_weights(weights_dir, adjustment=adjustment, **kwargs)
 

@@ -73,6 +73,37 @@ def test_kind_savedmodel_matches_keras_in_a_fresh_process(kind, tmp_path, dtype)
 
 
 @pytest.mark.slow
+def test_kindpp_export_through_the_command_line_matches_its_pipeline(tmp_path):
+    """``kind-tf export kindpp``: the KinD++ pipeline (MSIA restoration, its default fusion without the adjusted
+    illumination) as a SavedModel with KinD's (image, ratio) signature, any size, served without kind_tf."""
+    from kind_tf import cli
+    from kind_tf.kindpp import KinDPlusPlus
+    from kind_tf.weights import KINDPP_RECIPE
+
+    keras.utils.set_random_seed(3)
+    models = {"decom": build_stage("decom"), "restore": build_stage("restore", "MSIANet"),
+              "adjust": build_stage("adjust")}
+    weights = save_weights(tmp_path / "kindpp", models, method="kindpp", recipe=KINDPP_RECIPE)
+    assert cli.main(["export", "kindpp", "--weights", str(weights), "--out", str(tmp_path / "saved_model")]) == 0
+    rng = np.random.default_rng(1)
+    images = {"small": rng.random((1, 24, 40, 3), dtype=np.float32),
+              "large": rng.random((1, 37, 53, 3), dtype=np.float32)}    # not multiples of 4
+    ratio = np.array([5.0], np.float32)
+    np.savez(tmp_path / "inputs.npz", ratio=ratio, **images)
+    (tmp_path / "serve.py").write_text(SERVE_SCRIPT)
+    done = subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(tmp_path / "saved_model"),
+                           str(tmp_path / "inputs.npz"), str(tmp_path / "outputs.npz")], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = np.load(tmp_path / "outputs.npz")
+    pipeline = KinDPlusPlus.from_weights(weights)
+    for key, batch in images.items():
+        expected = pipeline.forward(tf.constant(batch), ratio)
+        assert served[f"{key}_enhanced"].shape == batch.shape
+        np.testing.assert_allclose(served[f"{key}_enhanced"], expected["enhanced"].numpy(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(kind, tmp_path):
     cli = shutil.which("saved_model_cli")
     if cli is None:

@@ -87,6 +87,7 @@ def test_three_kindpp_stages_fill_one_weights_folder_that_kindpp_loads(tmp_path)
     config = read_config(folder)
     assert config["method"] == "kindpp" and set(config["stages"]) == {"decom", "adjust", "restore"}
     assert config["stages"]["restore"]["class"] == "MSIANet"
+    assert config["recipe"]["adjustment"] is False     # a new KinD++ folder runs the original evaluate.py's default
     assert config["provenance"]["restore"]["step"] == 2 and "metrics" in config["provenance"]["restore"]
     restore = load_stage(folder, "restore")
     assert isinstance(restore, MSIANet)

@@ -268,11 +268,12 @@ class Trainer:
                     if timed_steps:
                         scalars["steps_per_second"] = timed_steps / (time.perf_counter() - timed_since)
                     scalar_log.scalars(current, scalars)
+                # Evaluate before saving, so a checkpoint's exported weights record the metrics of that step.
+                if current % config.eval_every == 0 or current % image_every == 0:
+                    result.eval_metrics = evaluate(current, images=current % image_every == 0)
                 if current % config.save_every == 0:
                     result.checkpoint = save(current)
                     last_saved = current
-                if current % config.eval_every == 0 or current % image_every == 0:
-                    result.eval_metrics = evaluate(current, images=current % image_every == 0)
                 if signals.received is not None:
                     result.status, result.signal = "interrupted", signals.received
                     break

@@ -41,7 +41,7 @@ from kind_tf.losses import kind as kind_losses
 from kind_tf.losses.registry import ORIGINAL, CombinedLoss, parse_spec
 from kind_tf.registry import Registry, UnknownNameError
 from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
-from kind_tf.weights import WeightsError, build_stage, load_stage, save_weights
+from kind_tf.weights import WeightsError, build_stage, load_stage, read_config, save_weights
 
 
 @dataclass
@@ -156,11 +156,14 @@ class Task:
     def export(self, weights_dir: Path, model: keras.Model, provenance: dict[str, Any]) -> None:
         """Write the trained network into the run's weights folder (:mod:`kind_tf.weights`), under this task's
         method and stage, with ``provenance`` (command, data, step, metrics ...) as the stage's record."""
+        recipe = self.inference_recipe()
+        if recipe is not None and has_recipe(weights_dir):
+            recipe = None    # a recipe already there (chosen after evaluating the folder) is kept
         save_weights(weights_dir, {self.weights_stage: model}, {self.weights_stage: provenance}, method=self.method,
-                     recipe=self.inference_recipe())
+                     recipe=recipe)
 
     def inference_recipe(self) -> Any:
-        """The recipe a new weights folder of this task records (None: keep the folder's / the method's default)."""
+        """The recipe a new weights folder of this task records (None: none, the method's default applies)."""
         return None
 
     def initialize(self, model: keras.Model, weights_dir: Path) -> None:
@@ -214,6 +217,13 @@ class Task:
         pairs = find_pairs(config.eval_data)[: config.eval_images]
         lows, highs = load_pairs(pairs, min_size=kind_losses.SSIM_FILTER_SIZE, max_side=config.eval_size)
         self.eval_pairs = list(zip(lows, highs))
+
+
+def has_recipe(weights_dir: Path) -> bool:
+    try:
+        return "recipe" in read_config(weights_dir)
+    except WeightsError:
+        return False
 
 
 # The training stages (train.py --stage NAME): one Registry, shared with kind_tf.methods (a Method's

@@ -16,6 +16,7 @@ from kind_tf.losses import kindpp as kindpp_losses
 from kind_tf.training.config import ConfigError, StageRecipe
 from kind_tf.training.tasks.base import TASKS
 from kind_tf.training.tasks.kind import AdjustTask, DecomTask, RestoreTask
+from kind_tf.weights import KINDPP_RECIPE
 
 WEIGHTS_FOLDER = "weights_kindpp"
 RESTORE_NETWORK = "MSIANet"
@@ -46,37 +47,42 @@ def _recipes(name: str) -> dict[str, StageRecipe]:
     return {preset: table[name] for preset, table in RECIPES.items()}
 
 
-class KinDPPDecomTask(DecomTask):
+class KinDPPFolder:
+    """What the three KinD++ stages share: the run's weights_kindpp folder, method kindpp, and (for a new
+    folder) the original evaluate.py's default recipe (fusion without the adjusted illumination)."""
+
+    method = "kindpp"
+    weights_folder = WEIGHTS_FOLDER
+
+    def inference_recipe(self):
+        return KINDPP_RECIPE
+
+
+class KinDPPDecomTask(KinDPPFolder, DecomTask):
     """KinD++ stage 1: KinD's DecomNet and decomposition loss with equal_R weighted 0.009."""
 
     name = "kindpp_decom"
     stage = "decom"
-    method = "kindpp"
-    weights_folder = WEIGHTS_FOLDER
     recipes = _recipes(name)
     decom_loss = staticmethod(kindpp_losses.decom_losses)
 
 
-class KinDPPIlluminationTask(AdjustTask):
+class KinDPPIlluminationTask(KinDPPFolder, AdjustTask):
     """KinD++ stage 2 (``I_enhance_Net``): KinD's adjust net and samples, the signed-gradient loss."""
 
     name = "kindpp_illu"
     stage = "adjust"
-    method = "kindpp"
-    weights_folder = WEIGHTS_FOLDER
     recipes = _recipes(name)
     loss_original = None      # the signed-gradient loss is not a registered (y_true, y_pred) loss
     adjust_loss = staticmethod(kindpp_losses.illumination_losses)
 
 
-class KinDPPRestoreTask(RestoreTask):
+class KinDPPRestoreTask(KinDPPFolder, RestoreTask):
     """KinD++ stage 3: the MSIA restoration net (``Denoise_Net``), MSE + (1 − SSIM) to (0.99·R_high)^1.2, batch
     norm in training mode (batch statistics over the 10 × 48² patches; moving averages updated)."""
 
     name = "kindpp_restore"
     stage = "restore"
-    method = "kindpp"
-    weights_folder = WEIGHTS_FOLDER
     recipes = _recipes(name)
     loss_original = None
     restore_loss = staticmethod(kindpp_losses.restore_losses)
