@@ -89,7 +89,9 @@ def test_the_wheel_carries_the_shipped_weights_and_the_readme_says_its_size(whee
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
-    for folder in ("kind", "zero_dce"):
+    from kind_tf.presets import PRESETS
+
+    for folder in {preset.folder for preset in PRESETS.values()}:     # every preset's folder, model card included
         for file in (repo_root / "checkpoints" / folder).iterdir():
             assert f"kind_tf/_checkpoints/{folder}/{file.name}" in names
     assert "kind_tf/assets/sample_dark.png" in names and "kind_tf/cli/__init__.py" in names
