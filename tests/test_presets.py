@@ -31,7 +31,7 @@ def test_presets_resolve_to_the_shipped_folders_in_a_checkout(repo_root):
 
     assert {p.method for p in presets.PRESETS.values()} <= set(methods.names()) == set(presets.method_names())
     with_presets = [m for m in methods.names() if methods.get(m).presets]
-    assert with_presets == ["kind", "zerodce"]
+    assert with_presets == ["kind", "zerodce", "kindpp"] and presets.preset_dir("kindpp-sice").name == "kindpp"
     assert all(presets.default_preset(m).name == methods.get(m).presets[0] for m in with_presets)
 
 
