@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from kind_tf.image_ops import to_float_image, to_uint8
+from kind_tf.image_ops import as_rgb_batch, to_float_image, to_uint8
 from kind_tf.registry import Registry
 
 GAMMA = 1.0 / 2.2
@@ -115,11 +115,7 @@ class Baseline:
             ``return_intermediates``.
         """
         images = to_float_image(image)
-        single = images.ndim == 3
-        if single:
-            images = images[None]
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
+        images, single = as_rgb_batch(images)
         enhanced = np.stack([np.clip(self.function(one), 0.0, 1.0).astype(np.float32) for one in images])
         if single:
             images, enhanced = images[0], enhanced[0]

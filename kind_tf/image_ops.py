@@ -186,6 +186,17 @@ def resize_bilinear(images: Tensor, height: Any, width: Any, align_corners: bool
     return upper + (lower - upper) * y[None, :, None, None]
 
 
+def as_rgb_batch(images: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``(batch [N, H, W, 3], single)``: an RGB image [H, W, 3] gets a batch axis (``single`` True); anything
+    but an RGB image or batch is a ValueError naming its shape. The pipelines' common input check."""
+    single = images.ndim == 3
+    if single:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
+    return images, single
+
+
 def to_float_image(image: np.ndarray) -> np.ndarray:
     """uint8 / uint16 → float32 in [0, 1]; float input is checked to lie in [0, 1], never rescaled."""
     image = np.asarray(image)

@@ -27,6 +27,7 @@ from kind_tf.backend import compile_function, require_tensorflow, to_numpy
 from kind_tf.image_ops import (
     MINMAX_EPSILON,
     Tensor,
+    as_rgb_batch,
     gaussian_blur,
     minmax_normalize,
     rgb_to_gray,
@@ -345,11 +346,7 @@ class KinD:
             # Float input is checked once here (to_float_image); 8/16-bit input stays as it is until it is
             # converted window by window when tiling (a 4000×3000 float32 copy is 144 MB).
             images = to_float_image(images)
-        single = images.ndim == 3
-        if single:
-            images = images[None]
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
+        images, single = as_rgb_batch(images)
         ratios = np.full([images.shape[0]], parse_ratio(self.default_ratio if ratio is None else ratio), np.float32)
         overlap = self.tile_context if tile_overlap is None else int(tile_overlap)
         if tile == "auto":

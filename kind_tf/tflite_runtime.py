@@ -124,16 +124,12 @@ class TFLiteKinD:
         """Enhance [H, W, 3] or [N, H, W, 3] (uint8, uint16 or float in [0, 1]) → float32 in [0, 1], as
         :meth:`KinD.enhance` (same tiling rule and windows, same "auto" ratio)."""
         from kind_tf.backend import to_numpy
-        from kind_tf.image_ops import to_float_image
+        from kind_tf.image_ops import as_rgb_batch, to_float_image
 
         if return_intermediates:   # the flatbuffer returns the enhanced image only
             return self.kind.enhance(image, ratio, True, tile, tile_overlap, max_memory_mb)
         images = to_float_image(image)
-        single = images.ndim == 3
-        if single:
-            images = images[None]
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"expected an RGB image [H, W, 3] or batch [N, H, W, 3], got shape {images.shape}")
+        images, single = as_rgb_batch(images)
         value = parse_ratio(self.default_ratio if ratio is None else ratio)
         inputs = to_numpy(self.kind.normalize_input(images))
         ratios = np.full([images.shape[0]], value, np.float32)
