@@ -51,6 +51,10 @@ RSS_LIMIT_MB = 3000
 ENHANCE_RSS_LIMIT_MB = 2000    # python enhance.py on a 4000×3000 photo, float32 (issue 21)
 AUTO_OVERHEAD_LIMIT = 0.10     # ratio "auto" over a fixed ratio, same run (issue 21)
 BF16_SPEEDUP_TARGET = 1.5
+# Issue 21's same-run targets against the original TF1 graph: where the CPU has bfloat16 instructions,
+# --precision bfloat16 ≥ 2×; where it has not (AVX2), a selectable path (--runtime tflite) ≥ 1.5×.
+BF16_VS_ORIGINAL_TARGET = 2.0
+AVX2_PATH_VS_ORIGINAL_TARGET = 1.5
 BF16_PSNR_TOLERANCE_DB = 0.1
 RATIO = 5.0
 
@@ -58,6 +62,8 @@ RATIO = 5.0
 FULL = {
     "kind_sizes": {"600x400": (400, 600), "1200x900": (900, 1200), "4000x3000": (3000, 4000)},
     "zero_dce_sizes": {"600x400": (400, 600), "1200x900": (900, 1200), "4000x3000": (3000, 4000)},
+    # KinD++ (the MSIA restoration net, ~20× KinD's): graph float32 and bfloat16 only, 2 runs after the warm-up.
+    "kindpp_sizes": {"600x400": (400, 600), "1200x900": (900, 1200)}, "kindpp_repeats": 2,
     # The eager baseline cannot run 4000×3000 untiled (~11 GB of activations); it runs this instead.
     "eager_fallback": {"4000x3000": ("2000x1500", (1500, 2000))},
     "huge": {"4000x3000"},
@@ -81,6 +87,7 @@ FULL = {
 QUICK = {
     "kind_sizes": {"600x400": (160, 240), "4000x3000": (720, 960)},
     "zero_dce_sizes": {"600x400": (400, 600)},
+    "kindpp_sizes": {"600x400": (160, 240)}, "kindpp_repeats": 1,
     "eager_fallback": {},
     "huge": {"4000x3000"},
     "repeats": 2, "huge_repeats": 1, "max_memory_mb": 500,   # forces tiling at the small "huge" size
@@ -153,6 +160,22 @@ def _build_kind(precision: str, jit: bool):
 
 
 @functools.cache
+def _build_kindpp(precision: str, jit: bool):
+    """KinD++: KinD's DecomNet and adjust net with the MSIA restoration net (~11 MFLOP per pixel)."""
+    import keras
+
+    from kind_tf.kindpp import KinDPlusPlus
+    from kind_tf.weights import build_stage
+
+    keras.utils.set_random_seed(0)
+    return KinDPlusPlus(build_stage("decom"), build_stage("restore", "MSIANet"), build_stage("adjust"),
+                        precision=precision, jit=jit)
+
+
+BUILDERS = {"kind": _build_kind, "kindpp": _build_kindpp}
+
+
+@functools.cache
 def _build_zero_dce(precision: str, jit: bool):
     import keras
     import numpy as np
@@ -174,7 +197,7 @@ def work_inference(spec: dict[str, Any]) -> dict[str, Any]:
     from kind_tf.image_ops import to_float_image
 
     height, width = spec["size"]
-    model = (_build_kind if spec["model"] == "kind" else _build_zero_dce)(spec["precision"], spec["jit"])
+    model = BUILDERS.get(spec["model"], _build_zero_dce)(spec["precision"], spec["jit"])
     if spec["variant"] == "tflite":   # enhance --runtime tflite: the same networks in TFLite/XNNPACK (cached)
         from kind_tf.tflite_runtime import TFLiteKinD
 
@@ -192,14 +215,14 @@ def work_inference(spec: dict[str, Any]) -> dict[str, Any]:
     elif spec["variant"] == "eager":
         # The plain eager Keras call: the same pipeline code, no tf.function, no tiling.
         inputs = tf.constant(to_float_image(image)[None])
-        if spec["model"] == "kind":
+        if spec["model"] in BUILDERS:
             ratios = tf.constant([RATIO], tf.float32)
             run = lambda: model._forward(inputs, ratios)["enhanced"].numpy()  # noqa: E731
         else:
             run = lambda: np.clip(model.model(inputs).numpy(), 0, 1)  # noqa: E731
     else:
         options = {}
-        if spec["model"] == "kind":
+        if spec["model"] in BUILDERS:
             options = {"tile": spec.get("tile", "auto")}
             if spec.get("max_memory_mb"):
                 options["max_memory_mb"] = spec["max_memory_mb"]
@@ -209,12 +232,14 @@ def work_inference(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("warmup", True):
         run()   # first run at this size: oneDNN primitive creation, allocator growth
         # Millisecond cases repeat for about FAST_CASE_SECONDS: a median of 5 such runs is scheduler noise.
-        probe = _time_runs(run, 1)[0]
-        repeats = max(repeats, min(FAST_CASE_MAX_REPEATS, int(FAST_CASE_SECONDS / max(probe, 1e-6))))
+        min_seconds = spec.get("min_seconds", FAST_CASE_SECONDS)
+        if min_seconds > 0:
+            probe = _time_runs(run, 1)[0]
+            repeats = max(repeats, min(FAST_CASE_MAX_REPEATS, int(min_seconds / max(probe, 1e-6))))
     times = _time_runs(run, repeats)
     result = {"times_s": times, "median_s": float(np.median(times)), "min_s": float(np.min(times)),
               "peak_rss_mb": _peak_rss_mb(), "rss_after_build_mb": rss_idle}
-    if spec["model"] == "kind" and spec["variant"] != "eager":
+    if spec["model"] in BUILDERS and spec["variant"] != "eager":
         from kind_tf.inference import auto_tile_size
 
         tile = spec.get("tile", "auto")
@@ -841,6 +866,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = {"kind": "inference", "model": model, "variant": variant, "precision": precision, "jit": jit,
                 "size": list(size), "repeats": plan["huge_repeats"] if huge else repeats,
                 "warmup": not huge, **threads, **extra}
+        if model == "kindpp":   # seconds per run: no repeat-until-a-second probe
+            spec["min_seconds"] = 0
         if model == "kind" and variant != "eager" and plan["max_memory_mb"] and huge:
             spec["max_memory_mb"] = plan["max_memory_mb"]
         title = (f"  {model:8s} {label:10s} {variant:6s} {precision:8s}{' jit' if jit else ''} "
@@ -874,6 +901,11 @@ def main(argv: list[str] | None = None) -> int:
                 case("inference", model, label, "graph", "bfloat16", size_label, size)
                 if model == "kind":   # issue 21 item 4: the selectable AVX2 path, same run as the original's row
                     case("inference", model, label, "tflite", "float32", size_label, size)
+        # KinD++ has no runnable original (TF1 + slim + tf.layers); its rows compare with KinD's, same run.
+        for label, size in plan["kindpp_sizes"].items():
+            for precision in ("float32", "bfloat16"):
+                case("inference", "kindpp", label, "graph", precision, f"{size[1]}x{size[0]}", size,
+                     repeats=plan["kindpp_repeats"])
         for model, label in plan["jit_cases"]:
             size = (plan["kind_sizes"] if model == "kind" else plan["zero_dce_sizes"])[label]
             case("inference", model, label, "graph", "float32", f"{size[1]}x{size[0]}", size, jit=True)
@@ -1046,6 +1078,9 @@ def _variant_seconds(rows, model, label, size_label, variant: str) -> tuple[floa
     return seconds, ""
 
 
+MODEL_NAMES = {"kind": "KinD", "kindpp": "KinD++", "zero_dce": "Zero-DCE++"}
+
+
 def _original_label(model: str) -> str:
     return "original TF1 graph" if model == "kind" else "original PyTorch"
 
@@ -1058,7 +1093,7 @@ def inference_table(report, plan) -> list[str]:
     for row in rows:
         if row["section"] != "inference":
             continue
-        name = "KinD" if row["model"] == "kind" else "Zero-DCE++"
+        name = MODEL_NAMES[row["model"]]
         if row["variant"] == "original":
             variant = _original_label(row["model"])
         else:
@@ -1067,7 +1102,7 @@ def inference_table(report, plan) -> list[str]:
                 variant = "TFLite float32 (XNNPACK, --runtime tflite)"
         if row.get("jit"):
             variant += " + XLA"
-        if row["model"] == "kind" and row.get("tile"):
+        if row["model"] in BUILDERS and row.get("tile"):
             variant += f", tile {row['tile']}"
         head = f"| {name} | {row['case']} ({row['measured_size']}){_shared_mark(row)} | {variant} |"
         if "error" in row:
@@ -1091,6 +1126,11 @@ def inference_table(report, plan) -> list[str]:
                 vs_original = f"{reference / median:.2f}× {'faster' if reference >= median else '(slower)'}{note}"
             elif _has_original_row(rows, row["model"], row["case"]):
                 vs_original = "not measured"
+            elif row["model"] == "kindpp":
+                kind = _find(rows, section="inference", model="kind", case=row["case"], variant="graph",
+                             precision=row["precision"], jit=False, measured_size=row["measured_size"])
+                vs_original = ("no runnable original" + (f"; {median / kind['median_s']:.1f}× KinD's time"
+                                                         if kind else ""))
         lines.append(f"{head} {_fmt_s(median)} | {_fmt_s(low) if low is not None else '—'} | {vs_eager} | "
                      f"{vs_f32} | {row['peak_rss_mb']:.0f} MB | {vs_original} |")
     return lines
@@ -1146,6 +1186,24 @@ def evaluate_targets(report, plan) -> list[dict[str, Any]]:
                     add(f"{name} {precision} {label} no slower than the {_original_label(model)} (same run{note})",
                         row["median_s"] <= reference,
                         f"{_fmt_s(row['median_s'])} vs {_fmt_s(reference)}: {reference / row['median_s']:.2f}×")
+    machine = report.get("machine", {})
+    has_bf16 = bool(machine.get("amx_bf16") or machine.get("avx512_bf16"))
+    for label in plan["kind_sizes"]:
+        if label in plan["huge"]:
+            continue
+        if has_bf16:
+            name, target = "KinD --precision bfloat16", BF16_VS_ORIGINAL_TARGET
+            row = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="bfloat16",
+                        jit=False)
+        else:
+            name, target = "KinD --runtime tflite (CPU without bfloat16 instructions)", AVX2_PATH_VS_ORIGINAL_TARGET
+            row = _find(rows, section="inference", model="kind", case=label, variant="tflite")
+        reference, note = (_variant_seconds(rows, "kind", label, row["measured_size"], "original") if row
+                           else (None, ""))
+        if row and reference:
+            add(f"{name} ≥ {target}× the original TF1 graph at {label} (same run{note})",
+                reference / row["median_s"] >= target,
+                f"{_fmt_s(row['median_s'])} vs {_fmt_s(reference)}: {reference / row['median_s']:.2f}×")
     for label in plan["kind_sizes"]:
         f32 = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="float32",
                     jit=False)

@@ -14,7 +14,8 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from kind_tf.io import ImageReadError, expand_inputs, load_image, save_png
+from kind_tf.image_ops import to_float_image
+from kind_tf.io import ImageReadError, expand_inputs, load_image_native, save_png
 
 SAMPLE_IMAGE = Path(__file__).resolve().parent / "assets" / "sample_dark.png"
 # enhance.py's default ``batch_pixels``: same-size images are batched up to 0.5 MP per call (e.g.
@@ -25,6 +26,7 @@ INTERMEDIATES = ("reflectance", "illumination", "restored_reflectance", "adjuste
 
 
 class Enhancer(Protocol):
+    # image: uint8 (plain 8-bit files, see io.load_image_native) or float32 in [0, 1]
     def enhance(self, image: np.ndarray, ratio: float | str | None = ..., return_intermediates: bool = ...): ...
 
 
@@ -75,7 +77,7 @@ def check_output_dir(out_dir: Path) -> str | None:
 
 def decomposition_grid(image: np.ndarray, outputs: dict[str, np.ndarray]) -> np.ndarray:
     """input | R | I | restored R | adjusted I | output, side by side (single-channel maps as gray)."""
-    tiles = [image]
+    tiles = [to_float_image(image)]
     for name in (*INTERMEDIATES, "enhanced"):
         if name in outputs:
             tile = outputs[name]
@@ -123,12 +125,12 @@ class _Reader:
             if index not in self.decodes:
                 self.decodes[index] = future = Future()
                 try:
-                    future.set_result(load_image(self.paths[index]))
+                    future.set_result(load_image_native(self.paths[index]))
                 except ImageReadError as error:
                     future.set_exception(error)
             return self.decodes[index]
         while self.next_load < len(self.paths) and self.next_load <= index + self.prefetch:
-            self.decodes[self.next_load] = self.pool.submit(load_image, self.paths[self.next_load])
+            self.decodes[self.next_load] = self.pool.submit(load_image_native, self.paths[self.next_load])
             self.next_load += 1
         return self.decodes[index]
 

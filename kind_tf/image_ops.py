@@ -212,6 +212,18 @@ def to_float_image(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported image dtype {image.dtype}; expected uint8, uint16 or float in [0, 1]")
 
 
+# to_uint8 converts this many elements at a time: its float temporaries stay a few MB instead of two
+# full-size copies (a 4000×3000 float32 output is 144 MB; the conversion would add 288 MB at the end).
+_UINT8_CHUNK = 1 << 20
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """float in [0, 1] → uint8, clipped and rounded (the original's save_images clips then scales)."""
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    image = np.asarray(image)
+    if image.size <= _UINT8_CHUNK:
+        return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    flat, out = image.reshape(-1), np.empty(image.size, np.uint8)
+    for start in range(0, flat.size, _UINT8_CHUNK):   # elementwise, so chunks give the same values
+        chunk = flat[start:start + _UINT8_CHUNK]
+        out[start:start + _UINT8_CHUNK] = np.clip(chunk, 0.0, 1.0) * 255.0 + 0.5
+    return out.reshape(image.shape)

@@ -71,12 +71,13 @@ TILE_ALIGN = 16
 # Measured peak activation memory of the float32 pipeline: ~880 bytes per input pixel (CPU).
 BYTES_PER_PIXEL = 900
 DEFAULT_MAX_MEMORY_MB = 1500
-# Activation budget of one tile (min with max_memory_mb). Measured on enhance.py with a 4000×3000 photo
-# (EPYC, 2026-12-02): 672-px tiles (a 1000 MB budget; windows 992², +717 MB alone over the 868 MB baseline)
-# reached 2.09 GB RSS, no lower than 800-px ones' 2.01 GB (windows 1120², +845 MB alone): the process keeps freed
-# heap (allocator fragmentation across tiles), so smaller tiles only cost ~15 % more computed area. Kept
-# at the whole-image limit until a lever that lowers the measured peak is found.
-TILE_MAX_MEMORY_MB = DEFAULT_MAX_MEMORY_MB
+# Activation budget of one tile (min with max_memory_mb), set by issue 21's target: enhance.py on a 4000×3000
+# photo in float32 within 2.0 GB of peak RSS. Measured (python enhance.py, 2-core AMX Xeon, 2026-12-02, peak
+# RSS of the process): the baseline (Python, TensorFlow, weights, one traced call) is ~930 MB, and the peak
+# grows by ~1350 bytes per pixel of the largest tile window on this AVX-512 CPU (oneDNN's blocked layouts;
+# ~900 on AVX2): 800-px tiles (windows 1120²) 2637 MB, 560-px (880²) 1989 MB. 650 MB gives 512-px tiles
+# there (windows 832², 8 × 6 tiles): ~1.9 GB, at ~30 % more computed area than 800-px tiles (more context).
+TILE_MAX_MEMORY_MB = 650
 # Compute precisions of the networks. "bfloat16" builds them under Keras' mixed_bfloat16 policy
 # (float32 weights, bfloat16 activations and matmuls/convolutions — oneDNN/AMX on CPUs with
 # AVX512_BF16 / AMX_BF16); the pipeline's own arithmetic (normalisation, ratio, denoise weight,

@@ -74,6 +74,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return _decode(path, _to_rgb_float)
 
 
+def load_image_native(path: str | os.PathLike) -> np.ndarray:
+    """:func:`load_image`'s pixels in the smallest exact form: uint8 RGB for plain 8-bit files, else (16-bit,
+    alpha) float32 in [0, 1]. The pipelines convert uint8 to float32 themselves (``x / 255``, the same
+    values), tile by tile when tiling, so a 4000×3000 photo is held as 36 MB instead of 144 MB."""
+    return _decode(path, _to_rgb_native)
+
+
 def load_image_uint8(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as uint8 RGB [H, W, 3]: :func:`load_image`'s pixels, quantised to 8 bits.
 
@@ -123,6 +130,11 @@ def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
         return to_uint8(special)
     # 8-bit images skip the float round trip: to_uint8(v / 255) == v for every 8-bit v.
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _to_rgb_native(image: Image.Image) -> np.ndarray:
+    special = _high_depth_or_alpha(image)
+    return special if special is not None else np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def _high_depth_or_alpha(image: Image.Image) -> np.ndarray | None:

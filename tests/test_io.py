@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kind_tf.io import ImageReadError, expand_inputs, load_image, save_png
+from kind_tf.image_ops import to_float_image, to_uint8
+from kind_tf.io import ImageReadError, expand_inputs, load_image, load_image_native, save_png
 
 
 def test_rgb_png_round_trip(tmp_path):
@@ -116,3 +117,30 @@ def test_read_error_keeps_path_and_problem_and_pickles(tmp_path):
     assert (error.value.path, error.value.problem) == (tmp_path / "empty.png", "empty file (0 bytes)")
     copy = pickle.loads(pickle.dumps(error.value))  # e.g. raised in a data-loading worker process
     assert str(copy) == str(error.value) and copy.problem == error.value.problem
+
+
+def test_native_decoding_keeps_8_bit_files_as_uint8_and_the_same_pixels(tmp_path):
+    """enhance.py's decoder: 8-bit files as uint8 (36 MB for 4000×3000, not 144), whose float form is exactly
+    load_image's; 16-bit and alpha files as load_image's float32."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    native = load_image_native(tmp_path / "rgb.png")
+    assert native.dtype == np.uint8 and np.array_equal(native, rgb)
+    assert np.array_equal(to_float_image(native), load_image(tmp_path / "rgb.png"))
+    deep = rng.integers(0, 65536, (9, 13), dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    rgba = rng.integers(0, 256, (9, 13, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    for name in ("deep.png", "rgba.png"):
+        native = load_image_native(tmp_path / name)
+        assert native.dtype == np.float32 and np.array_equal(native, load_image(tmp_path / name))
+
+
+def test_to_uint8_in_chunks_equals_the_one_shot_formula():
+    """Large outputs convert in chunks (no full-size float temporaries): the same values as the formula."""
+    image = np.random.default_rng(1).uniform(-0.1, 1.1, (1100, 1000, 3)).astype(np.float32)   # 3.3 M values
+    image[0, :4, 0] = [0.0, 1.0, 0.5 / 255, 254.5 / 255]
+    expected = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    assert np.array_equal(to_uint8(image), expected)
+    assert to_uint8(image).shape == image.shape and to_uint8(image[:2, :2]).tolist() == expected[:2, :2].tolist()

@@ -279,3 +279,24 @@ def test_kind_owns_the_last_step_and_the_tile_context():
     np.testing.assert_allclose(kind._finish(x, low, restored, adjusted, weight),
                                fuse(x, low, restored, adjusted, weight), atol=1e-6)
     assert plain.describe() == "KinD++'s fusion with the input without the adjusted illumination (the ratio is unused)"
+
+
+def test_attention_maps_are_sigmoid_of_the_3x3_illumination_conv(msia_net):
+    """Each MSIA module's A = σ(conv3×3(I_low)) (no bias, SAME zero padding), checked by hand on a constant
+    I = 0.5 with a constant kernel c_k: 9 taps inside, 4 at a corner, 6 along an edge."""
+    kernels = [msia.conv.kernel.numpy() for msia in msia_net.msia_modules]
+    try:
+        for k, msia in enumerate(msia_net.msia_modules):
+            msia.conv.kernel.assign(np.full((3, 3, 1, 1), 0.1 * (k + 1), np.float32))
+        maps = [np.asarray(a) for a in msia_net.attention_maps(np.full((1, 6, 8, 1), 0.5, np.float32))]
+    finally:
+        for msia, kernel in zip(msia_net.msia_modules, kernels):
+            msia.conv.kernel.assign(kernel)
+    assert len(maps) == 4
+    sigmoid = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    for k, attention in enumerate(maps):
+        c = 0.1 * (k + 1)
+        assert attention.shape == (1, 6, 8, 1)
+        np.testing.assert_allclose(attention[0, 2, 3, 0], sigmoid(9 * c * 0.5), atol=1e-6)
+        np.testing.assert_allclose(attention[0, 0, 0, 0], sigmoid(4 * c * 0.5), atol=1e-6)
+        np.testing.assert_allclose(attention[0, 0, 3, 0], sigmoid(6 * c * 0.5), atol=1e-6)

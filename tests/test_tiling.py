@@ -61,9 +61,11 @@ def test_tile_windows_cover_the_image_once():
 def test_auto_tile_size_only_tiles_large_images():
     assert auto_tile_size(600, 400) is None
     tile = auto_tile_size(3000, 4000)
-    assert tile is not None and tile % 16 == 0 and (tile + 2 * 160) ** 2 * 900 <= 1500e6
-    # Balanced: 4×5 tiles of 800 px (windows ≤ 1120²); a tile budget below the whole-image one shrinks them.
-    assert auto_tile_size(3000, 4000, balance=True) == 800
+    # The default tile budget (TILE_MAX_MEMORY_MB = 650): the largest aligned tile whose window fits it.
+    assert tile == 528 and (528 + 2 * 160) ** 2 * 900 <= 650e6 < (544 + 2 * 160) ** 2 * 900
+    # Balanced: 6×8 tiles of 512 px (windows ≤ 832²), as many as 528-px ones need; another budget, other tiles.
+    assert auto_tile_size(3000, 4000, balance=True) == 512
+    assert auto_tile_size(3000, 4000, balance=True, tile_memory_mb=1500) == 800
     assert auto_tile_size(3000, 4000, balance=True, tile_memory_mb=1000) == 672 and (672 + 320) ** 2 * 900 <= 1000e6
     assert auto_tile_size(900, 1200) is None       # the whole-image limit is still 1500 MB: 1200×900 untiled
 

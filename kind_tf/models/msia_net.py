@@ -156,10 +156,13 @@ class MSIA(layers.Layer):
         self.multi_scale_feature = layers.Conv2D(filters, 1, padding="same", activation="relu",
                                                  name=f"{self.name}multi_scale_feature")
 
+    def attention(self, illumination, dtype=None):
+        """The illumination attention A = σ(conv3×3(I_low)), [N, H, W, 1]: the weight of each pixel's features."""
+        return ops.sigmoid(self.conv(ops.cast(illumination, dtype or self.compute_dtype)))
+
     def call(self, inputs, training=None):
         features, illumination = inputs
-        attention = ops.sigmoid(self.conv(ops.cast(illumination, features.dtype)))
-        attended = features * attention
+        attended = features * self.attention(illumination, features.dtype)
         scales = [branch(attended, training=training) for branch in self.branches]
         return self.multi_scale_feature(ops.concatenate([attended, *scales], axis=-1))
 
@@ -203,6 +206,11 @@ class MSIANet(keras.Model):
     @property
     def msia_modules(self) -> list[MSIA]:
         return [msia for _, _, msia in self.stages]
+
+    def attention_maps(self, illumination) -> list:
+        """The four MSIA modules' illumination attention maps σ(conv3×3(I_low)) for ``illumination``
+        [N, H, W, 1] (float32), in chain order (after de_conv1_2, 2_2, 3_2, 4_2)."""
+        return [ops.cast(msia.attention(illumination), "float32") for msia in self.msia_modules]
 
     def get_config(self):
         return super().get_config()
