@@ -250,12 +250,53 @@ def _sample_images(image_dir: str | os.PathLike, count: int, seed: int) -> list[
     return [paths[i] for i in rng.choice(len(paths), size=min(count, len(paths)), replace=False)]
 
 
+def kind_tflite_stages(kind: KinD) -> dict[str, tuple[Callable[..., dict[str, tf.Tensor]], list]]:
+    """The KinD pipeline on normalised inputs as two TFLite signatures, so a caller can resolve the "auto"
+    ratio between them on the decomposition the output uses (as :meth:`KinD.forward` does):
+
+        decompose(image [1, H, W, 3]) -> {"illumination", "restored", "weight"}     (DecomNet, restoration)
+        finish(image, illumination, restored, weight, ratio [1]) -> {"enhanced"}       (adjust net, last step)
+
+    Together exactly :func:`kind_tflite_function` with ``normalized=True``; each network is in one signature
+    only (no duplicated weights). Used by :mod:`kind_tf.tflite_runtime`.
+    """
+    def decompose(image):
+        _, illumination, restored, weight = kind._decompose_and_restore(image)
+        return {"illumination": illumination, "restored": restored, "weight": weight}
+
+    def finish(image, illumination, restored, weight, ratio):
+        adjusted = kind._adjust(illumination, ratio)
+        return {"enhanced": tf.clip_by_value(kind._finish(image, illumination, restored, adjusted, weight), 0.0, 1.0)}
+
+    def spec(channels: int, name: str) -> tf.TensorSpec:
+        return tf.TensorSpec([1, None, None, channels], tf.float32, name=name)
+
+    return {"decompose": (decompose, [spec(3, "image")]),
+            "finish": (finish, [spec(3, "image"), spec(1, "illumination"), spec(3, "restored"),
+                                spec(1, "weight"), tf.TensorSpec([1], tf.float32, name="ratio")])}
+
+
+def export_kind_tflite_stages(kind: KinD, out_path: str | os.PathLike, quantize: str | None = None) -> Path:
+    """:func:`kind_tflite_stages` as one flatbuffer (float32, or "float16" / "dynamic" quantisation)."""
+    if quantize == "int8":
+        raise ValueError("the staged KinD flatbuffer has no int8 variant (calibration covers one signature)")
+    models = [m for m in (kind.decom, kind.restore, kind.adjust) if m is not None]
+    return _write_flatbuffer(_convert_endpoints(models, kind_tflite_stages(kind), quantize, None), out_path)
+
+
 def _convert(models: list[keras.Model], function: Callable, input_signature: list, signature: str,
              quantize: str | None, representative: Representative | None, legacy_quantizer: bool = False) -> bytes:
     """Trace ``function`` into a SavedModel (which freezes the Keras variables into constants: a concrete
     function converted directly keeps them as uninitialised resource variables) and convert it with the
     requested quantisation, built-in TFLite ops only. ``legacy_quantizer``: int8 through the calibration
     quantiser instead of the MLIR one (KinD needs it, see below; it breaks Zero-DCE++'s SQUARE)."""
+    return _convert_endpoints(models, {signature: (function, input_signature)}, quantize, representative,
+                              legacy_quantizer)
+
+
+def _convert_endpoints(models: list[keras.Model], endpoints: dict[str, tuple[Callable, list]], quantize: str | None,
+                       representative: Representative | None, legacy_quantizer: bool = False) -> bytes:
+    """:func:`_convert` for one or more signatures (name → (function, input signature)) in one flatbuffer."""
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)} or None, got {quantize!r}")
     if quantize == "int8" and representative is None:
@@ -264,9 +305,10 @@ def _convert(models: list[keras.Model], function: Callable, input_signature: lis
         archive = keras.export.ExportArchive()
         for model in models:
             archive.track(model)
-        archive.add_endpoint(signature, function, input_signature=input_signature)
+        for signature, (function, input_signature) in endpoints.items():
+            archive.add_endpoint(signature, function, input_signature=input_signature)
         archive.write_out(saved_model, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=[signature])
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=list(endpoints))
         if quantize is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":

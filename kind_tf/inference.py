@@ -207,6 +207,10 @@ class KinD:
         # The "auto" ratios of normalised images: a preview pipeline, so whole-image even when tiling.
         # Never XLA on TensorFlow: the preview's size is data-dependent there.
         self.auto_ratios = compile_function(self._auto_ratios, signature[:1])
+        # The bisection alone, on a given decomposition (inputs, I_low, R_restored, denoise weight): for
+        # pipelines that run the networks elsewhere (kind_tf.tflite_runtime). Never XLA, like auto_ratios.
+        self.search_ratios = compile_function(self._search_ratios, [[None, None, None, 3], [None, None, None, 1],
+                                                                    [None, None, None, 3], [None, None, None, 1]])
         # DecomNet alone on normalised inputs, (R, I) float32 (evaluate.py's gt-mean diagnostic).
         self.decompose = compile_function(lambda inputs: tuple(ops.cast(t, "float32") for t in self.decom(inputs)),
                                           signature[:1], jit_compile=self.jit)

@@ -6,13 +6,16 @@ convolutions faster there (measured same-run ratios: benchmarks/README.md, READM
 
 :class:`TFLiteKinD` has :class:`kind_tf.inference.KinD`'s ``enhance(image, ratio=...)`` interface and
 computes the same thing: the networks run from a TFLite flatbuffer converted once from the pipeline's
-weights (:func:`kind_tf.export.export_kind_tflite` with ``normalized=True``) and cached on disk, keyed by
-a hash of the weights' values, the recipe and the TensorFlow version, written atomically. Around it,
-from the TF pipeline: the min-max normalisation of the whole image (cheap, and global, so tiles see the
-untiled normalisation), the "auto" ratio (its area resizes have no TFLite kernel, so it runs
-:meth:`KinD.auto_ratios`, the same preview search as the TF path) and the tiling windows
-(:func:`kind_tf.inference.tile_windows`), so results equal the TF path's to float rounding (float32:
-≤ 1e-4, tests/test_tflite.py). ``return_intermediates=True`` runs the TF pipeline itself.
+weights (:func:`kind_tf.export.export_kind_tflite_stages`: signatures ``decompose`` and ``finish``, on
+normalised inputs) and cached on disk, keyed by a hash of the weights' values, the recipe and the
+TensorFlow version, written atomically. Between the two signatures the "auto" ratio of a whole image is
+searched on the decomposition its output uses, exactly as the TF pipeline does (:meth:`KinD.search_ratios`:
+8 adjust passes at ≤ 128 px in TensorFlow, whose area resize has no TFLite kernel) — no second pipeline.
+Around them, from the TF pipeline: the min-max normalisation of the whole image (global, so tiles see the
+untiled normalisation), a tiled image's "auto" ratio (:meth:`KinD.auto_ratios`, its preview search, as
+:meth:`KinD.enhance_tiled`) and the tiling windows (:func:`kind_tf.inference.tile_windows`), so results
+equal the TF path's to float rounding (float32: ≤ 1e-4, tests/test_tflite.py). ``return_intermediates=True``
+runs the TF pipeline itself.
 """
 
 from __future__ import annotations
@@ -37,11 +40,10 @@ from kind_tf.inference import (
 )
 
 #: Bumped whenever the exported graph changes, so stale cached flatbuffers are never used.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2   # 2: the decompose / finish signatures (was: one enhance signature)
 #: The quantisation ``--runtime tflite`` uses: float32 (the quantised variants are slower under XNNPACK on
 #: AVX2 or lose more than 0.1 dB; measured in README "On-device").
 DEFAULT_QUANTIZE: str | None = None
-SIGNATURE = "enhance"
 
 
 def cache_dir() -> Path:
@@ -66,14 +68,14 @@ def _cache_key(kind: KinD, quantize: str | None) -> str:
 
 def converted_model(kind: KinD, quantize: str | None = None, directory: str | os.PathLike | None = None) -> Path:
     """The cached flatbuffer of ``kind``'s pipeline (on normalised inputs), converting it first if absent."""
-    from kind_tf.export import export_kind_tflite
+    from kind_tf.export import export_kind_tflite_stages
 
     if quantize == "int8":
         raise ValueError("the tflite runtime does not use int8 (needs calibration data; see README On-device)")
     directory = Path(directory) if directory is not None else cache_dir()
     path = directory / f"kind-{quantize or 'float32'}-{_cache_key(kind, quantize)}.tflite"
     if not path.is_file():
-        export_kind_tflite(kind, path, quantize, normalized=True)   # atomic: never a half-written cache entry
+        export_kind_tflite_stages(kind, path, quantize)   # atomic: never a half-written cache entry
     return path
 
 
@@ -101,7 +103,9 @@ class TFLiteKinD:
         self.kind = kind
         self.quantize = quantize
         self.model_path = converted_model(kind, quantize, directory)
-        self.runner = make_interpreter(self.model_path, num_threads).get_signature_runner(SIGNATURE)
+        interpreter = make_interpreter(self.model_path, num_threads)
+        self.decompose_runner = interpreter.get_signature_runner("decompose")
+        self.finish_runner = interpreter.get_signature_runner("finish")
         self.default_ratio = kind.default_ratio
         self.bytes_per_pixel = kind.bytes_per_pixel
 
@@ -115,8 +119,21 @@ class TFLiteKinD:
     def describe(self) -> str:
         return f"{self.kind.describe()}; TFLite runtime ({self.quantize or 'float32'}, XNNPACK)"
 
+    def _decompose(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """(I_low, R_restored, denoise weight) of one normalised image [1, H, W, 3]."""
+        return dict(self.decompose_runner(image=np.ascontiguousarray(inputs, np.float32)))
+
     def _run(self, inputs: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-        return self.runner(image=np.ascontiguousarray(inputs, np.float32), ratio=ratio)["enhanced"]
+        """The pipeline on one normalised image [1, H, W, 3]; ``ratio`` [1], ≤ 0: "auto", searched on this
+        image's own decomposition (as :meth:`KinD.forward` does for a whole image)."""
+        from kind_tf.backend import to_numpy
+
+        inputs = np.ascontiguousarray(inputs, np.float32)
+        parts = self._decompose(inputs)
+        if ratio[0] <= 0:
+            ratio = to_numpy(self.kind.search_ratios(inputs, parts["illumination"], parts["restored"],
+                                                     parts["weight"])).astype(np.float32)
+        return self.finish_runner(image=inputs, ratio=np.asarray(ratio, np.float32), **parts)["enhanced"]
 
     def enhance(self, image: np.ndarray, ratio: RatioArg | None = None, return_intermediates: bool = False,
                 tile: int | None | str = "auto", tile_overlap: int = TILE_CONTEXT,
@@ -133,14 +150,14 @@ class TFLiteKinD:
         value = parse_ratio(self.default_ratio if ratio is None else ratio)
         inputs = to_numpy(self.kind.normalize_input(images))
         ratios = np.full([images.shape[0]], value, np.float32)
-        if np.any(ratios <= 0):
-            ratios = to_numpy(self.kind.auto_ratios(inputs)).astype(np.float32)
         height, width = images.shape[1:3]
         if tile == "auto":
             tile = auto_tile_size(height, width, tile_overlap, max_memory_mb,
                                   bytes_per_pixel=self.bytes_per_pixel, balance=True)
         if tile is not None and (tile % TILE_ALIGN or tile_overlap % TILE_ALIGN or tile <= 0):
             raise ValueError(f"tile ({tile}) and overlap ({tile_overlap}) must be positive multiples of {TILE_ALIGN}")
+        if tile is not None and np.any(ratios <= 0):   # tiles have no whole-image decomposition: the preview's
+            ratios = to_numpy(self.kind.auto_ratios(inputs)).astype(np.float32)
         outputs = np.empty(images.shape, np.float32)
         for i in range(images.shape[0]):
             if tile is None:

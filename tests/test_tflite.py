@@ -157,6 +157,31 @@ def test_tflite_runtime_matches_kind_and_caches(kind, tflite_cache, monkeypatch)
     wide = (rng.random((48, 400, 3)) * 60).astype(np.uint8)    # tiles of 64 px with 160 px context
     np.testing.assert_allclose(runtime.enhance(wide, ratio=4.0, tile=64),
                                kind.enhance(wide, ratio=4.0, tile=64), atol=FLOAT32_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(runtime.enhance(wide, tile=64), kind.enhance(wide, tile=64),   # auto: the preview's
+                               atol=FLOAT32_TOLERANCE, rtol=0)
+
+
+@pytest.mark.slow
+def test_tflite_runtime_searches_auto_on_its_own_decomposition(kind, tflite_cache, monkeypatch):
+    """A whole image's "auto" ratio comes from the flatbuffer's decompose signature and KinD.search_ratios (no
+    second, TF preview pipeline), and equals the TF path's ratio within 1 %."""
+    from kind_tf.tflite_runtime import TFLiteKinD
+
+    monkeypatch.setenv("KIND_TF_CACHE", str(tflite_cache))
+    runtime = TFLiteKinD(KinD.from_weights(preset_dir("kind-sice")))
+
+    def no_preview(*_):
+        raise AssertionError("the untiled TFLite path ran the TF preview pipeline")
+
+    monkeypatch.setattr(runtime.kind, "auto_ratios", no_preview)
+    searched = []
+    search = runtime.kind.search_ratios
+    monkeypatch.setattr(runtime.kind, "search_ratios", lambda *a: searched.append(search(*a)) or searched[-1])
+    image = (np.random.default_rng(2).random((64, 96, 3)) * 50).astype(np.uint8)
+    np.testing.assert_allclose(runtime.enhance(image, tile=None), kind.enhance(image, tile=None),
+                               atol=FLOAT32_TOLERANCE, rtol=0)
+    expected = float(kind.enhance(image, tile=None, return_intermediates=True)["ratio"])
+    assert len(searched) == 1 and abs(float(np.asarray(searched[0])[0]) / expected - 1) < 0.01
 
 
 @pytest.mark.slow
