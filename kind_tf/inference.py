@@ -198,6 +198,7 @@ class KinD:
             raise ValueError(f"tile_context must be a non-negative multiple of {TILE_ALIGN}, got {tile_context}")
         self.tile_context = int(tile_context)
         self.bytes_per_pixel = BYTES_PER_PIXEL_BFLOAT16 if precision == "bfloat16" else BYTES_PER_PIXEL
+        self.tile_memory_mb = TILE_MAX_MEMORY_MB   # a tile window's activation budget (see TILE_MAX_MEMORY_MB)
         # On TensorFlow one concrete graph for every batch size and image size (no retracing per image);
         # on JAX one XLA program per input shape (see kind_tf.backend).
         signature = [[None, None, None, 3], [None]]
@@ -356,7 +357,8 @@ class KinD:
         overlap = self.tile_context if tile_overlap is None else int(tile_overlap)
         if tile == "auto":
             tile = auto_tile_size(images.shape[1], images.shape[2], overlap, max_memory_mb,
-                                  bytes_per_pixel=self.bytes_per_pixel, balance=True)
+                                  bytes_per_pixel=self.bytes_per_pixel, balance=True,
+                                  tile_memory_mb=self.tile_memory_mb)
         if tile is None:
             result = self.forward(to_float_image(images) if images.dtype != np.float32 else images, ratios)
             if not return_intermediates:   # copy out only what is returned

@@ -34,6 +34,15 @@ from kind_tf.inference import KinD
 # DecomNet's output, and the adjust net, 4 px, reach less far), rounded up to the tiling grid of 16.
 # KinD needs 160 (kind_tf.inference.TILE_CONTEXT).
 KINDPP_TILE_CONTEXT = 32
+# Peak activation memory per input pixel, for automatic tiling (KinD's is ~900): the MSIA net keeps up to 512
+# channels at full resolution and concatenates four 256-channel scales. Measured (benchmarks/run.py, AMX
+# Xeon, 2026-12-02, untiled): float32 600×400 3.4 GB and 1200×900 16.6 GB peak RSS (~14.4 KB per pixel above
+# the ~1 GB process), bfloat16 1200×900 8.7 GB (~7.1 KB). With KinD's default budget (1500 MB) images above
+# ~0.1 MP run in tiles; their windows get the whole budget (KINDPP_TILE_MEMORY_MB; KinD's 650 MB would mean
+# 208² windows, doubling the computed area with 32 px of context): ≤ 316² px in float32, ~2.5 GB at most.
+KINDPP_BYTES_PER_PIXEL = 15_000
+KINDPP_BYTES_PER_PIXEL_BFLOAT16 = 8_000
+KINDPP_TILE_MEMORY_MB = 1500
 
 
 class KinDPlusPlus(KinD):
@@ -55,4 +64,8 @@ class KinDPlusPlus(KinD):
     def __init__(self, decom: keras.Model, restore: keras.Model | None, adjust: keras.Model, *,
                  adjustment: bool = False, tile_context: int = KINDPP_TILE_CONTEXT, **kwargs: Any):
         super().__init__(decom, restore, adjust, adjustment=adjustment, tile_context=tile_context, **kwargs)
+        if restore is not None:   # without the MSIA net the pipeline is KinD's networks and memory
+            self.bytes_per_pixel = (KINDPP_BYTES_PER_PIXEL_BFLOAT16 if self.precision == "bfloat16"
+                                    else KINDPP_BYTES_PER_PIXEL)
+            self.tile_memory_mb = KINDPP_TILE_MEMORY_MB
 

@@ -300,3 +300,20 @@ def test_attention_maps_are_sigmoid_of_the_3x3_illumination_conv(msia_net):
         np.testing.assert_allclose(attention[0, 2, 3, 0], sigmoid(9 * c * 0.5), atol=1e-6)
         np.testing.assert_allclose(attention[0, 0, 0, 0], sigmoid(4 * c * 0.5), atol=1e-6)
         np.testing.assert_allclose(attention[0, 0, 3, 0], sigmoid(6 * c * 0.5), atol=1e-6)
+
+
+def test_kindpp_tiles_by_its_own_activation_memory(msia_net):
+    """The MSIA net needs ~15 KB of activations per pixel (KinD ~0.9): with the default 1500 MB budget KinD++
+    tiles above 0.1 MP, in windows of ≤ 316² px (its tile budget is the whole 1500 MB): 1200×900 → 240-px
+    tiles (316 − 2·32 = 252 → 240 on the 16-px grid; 4 × 5 tiles need no smaller ones); KinD runs it whole."""
+    from kind_tf.inference import KinD, auto_tile_size
+    from kind_tf.kindpp import KINDPP_BYTES_PER_PIXEL
+
+    nets = (DecomNet(), msia_net, IlluminationAdjustNet())
+    kindpp = KinDPlusPlus(*nets)
+    assert kindpp.bytes_per_pixel == KINDPP_BYTES_PER_PIXEL == 15_000
+    assert KinDPlusPlus(nets[0], None, nets[2]).bytes_per_pixel == KinD(nets[0], None, nets[2]).bytes_per_pixel
+    tile = lambda h, w: auto_tile_size(h, w, kindpp.tile_context, bytes_per_pixel=kindpp.bytes_per_pixel,  # noqa: E731
+                                       balance=True, tile_memory_mb=kindpp.tile_memory_mb)
+    assert tile(300, 300) is None and tile(900, 1200) == 240
+    assert auto_tile_size(900, 1200, balance=True) is None
