@@ -240,12 +240,10 @@ def work_inference(spec: dict[str, Any]) -> dict[str, Any]:
     result = {"times_s": times, "median_s": float(np.median(times)), "min_s": float(np.min(times)),
               "peak_rss_mb": _peak_rss_mb(), "rss_after_build_mb": rss_idle}
     if spec["model"] in BUILDERS and spec["variant"] != "eager":
-        from kind_tf.inference import auto_tile_size
-
         tile = spec.get("tile", "auto")
         if tile == "auto":
             kwargs = {"max_memory_mb": spec["max_memory_mb"]} if spec.get("max_memory_mb") else {}
-            tile = auto_tile_size(height, width, bytes_per_pixel=model.bytes_per_pixel, balance=True, **kwargs)
+            tile = getattr(model, "kind", model).auto_tile(height, width, **kwargs)   # TFLiteKinD wraps a KinD
         result["tile"] = tile
     return result
 

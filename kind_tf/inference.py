@@ -356,9 +356,7 @@ class KinD:
         ratios = np.full([images.shape[0]], parse_ratio(self.default_ratio if ratio is None else ratio), np.float32)
         overlap = self.tile_context if tile_overlap is None else int(tile_overlap)
         if tile == "auto":
-            tile = auto_tile_size(images.shape[1], images.shape[2], overlap, max_memory_mb,
-                                  bytes_per_pixel=self.bytes_per_pixel, balance=True,
-                                  tile_memory_mb=self.tile_memory_mb)
+            tile = self.auto_tile(images.shape[1], images.shape[2], overlap, max_memory_mb)
         if tile is None:
             result = self.forward(to_float_image(images) if images.dtype != np.float32 else images, ratios)
             if not return_intermediates:   # copy out only what is returned
@@ -376,6 +374,13 @@ class KinD:
             outputs = {name: value[0] for name, value in outputs.items()}
         return outputs if return_intermediates else outputs["enhanced"]
 
+
+    def auto_tile(self, height: int, width: int, overlap: int | None = None,
+                  max_memory_mb: float = DEFAULT_MAX_MEMORY_MB) -> int | None:
+        """``tile="auto"``'s tile for an H×W image: :func:`auto_tile_size` with this pipeline's activation
+        cost per pixel and tile budget (balanced tiles); None: untiled. ``overlap`` None: ``tile_context``."""
+        return auto_tile_size(height, width, self.tile_context if overlap is None else overlap, max_memory_mb,
+                              bytes_per_pixel=self.bytes_per_pixel, balance=True, tile_memory_mb=self.tile_memory_mb)
 
     def enhance_tiled(self, images: np.ndarray, ratios: np.ndarray, tile: int,
                       overlap: int | None = None, keep: Iterable[str] | None = None) -> dict[str, np.ndarray]:

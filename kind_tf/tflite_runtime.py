@@ -34,7 +34,6 @@ from kind_tf.inference import (
     TILE_CONTEXT,
     KinD,
     RatioArg,
-    auto_tile_size,
     parse_ratio,
     tile_windows,
 )
@@ -107,7 +106,6 @@ class TFLiteKinD:
         self.decompose_runner = interpreter.get_signature_runner("decompose")
         self.finish_runner = interpreter.get_signature_runner("finish")
         self.default_ratio = kind.default_ratio
-        self.bytes_per_pixel = kind.bytes_per_pixel
 
     @classmethod
     def from_weights(cls, weights_dir: str | os.PathLike, *, quantize: str | None = DEFAULT_QUANTIZE,
@@ -152,8 +150,7 @@ class TFLiteKinD:
         ratios = np.full([images.shape[0]], value, np.float32)
         height, width = images.shape[1:3]
         if tile == "auto":
-            tile = auto_tile_size(height, width, tile_overlap, max_memory_mb,
-                                  bytes_per_pixel=self.bytes_per_pixel, balance=True)
+            tile = self.kind.auto_tile(height, width, tile_overlap, max_memory_mb)
         if tile is not None and (tile % TILE_ALIGN or tile_overlap % TILE_ALIGN or tile <= 0):
             raise ValueError(f"tile ({tile}) and overlap ({tile_overlap}) must be positive multiples of {TILE_ALIGN}")
         if tile is not None and np.any(ratios <= 0):   # tiles have no whole-image decomposition: the preview's

@@ -313,7 +313,5 @@ def test_kindpp_tiles_by_its_own_activation_memory(msia_net):
     kindpp = KinDPlusPlus(*nets)
     assert kindpp.bytes_per_pixel == KINDPP_BYTES_PER_PIXEL == 15_000
     assert KinDPlusPlus(nets[0], None, nets[2]).bytes_per_pixel == KinD(nets[0], None, nets[2]).bytes_per_pixel
-    tile = lambda h, w: auto_tile_size(h, w, kindpp.tile_context, bytes_per_pixel=kindpp.bytes_per_pixel,  # noqa: E731
-                                       balance=True, tile_memory_mb=kindpp.tile_memory_mb)
-    assert tile(300, 300) is None and tile(900, 1200) == 240
+    assert kindpp.auto_tile(300, 300) is None and kindpp.auto_tile(900, 1200) == 240
     assert auto_tile_size(900, 1200, balance=True) is None
