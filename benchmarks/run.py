@@ -412,7 +412,7 @@ def work_auto_ratio(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_enhance_memory(image_size: tuple[int, int], scratch: Path, extra: list[str],
-                       timeout: float = 3600) -> dict[str, Any]:
+                       timeout: float = 3600, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Peak RSS of ``python enhance.py IMAGE -o OUT`` (default recipe: the shipped weights, ratio auto) on a
     synthetic uint8 PNG of ``image_size``, in a process of its own (``os.wait4``'s ``ru_maxrss``)."""
     import numpy as np
@@ -427,7 +427,8 @@ def run_enhance_memory(image_size: tuple[int, int], scratch: Path, extra: list[s
     context = {"size": [height, width], "command": " ".join(command[1:]), "loadavg_start": os.getloadavg()[0]}
     start = time.perf_counter()
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPO)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=REPO,
+                                   env={**os.environ, **(env or {})})
         timer = threading.Timer(timeout, process.kill)
         timer.start()
         _, status, usage = os.wait4(process.pid, 0)
@@ -458,6 +459,13 @@ def measure_enhance_memory(size: tuple[int, int], extra: list[str], scratch: Pat
     for part, part_size in (("baseline", (64, 64)), ("window", window), ("total", size)):
         if part != "window" or window_too:
             result[part] = run_enhance_memory(part_size, scratch, extra)
+    # The same command with --runtime tflite (issue 21 item 4's AVX2 path). Its first run converts the weights
+    # into the cache (a scratch cache here, so a stale one cannot be read): that run is the baseline, the whole
+    # image then loads the cached flatbuffer as every later run does.
+    tflite = [*extra, "--runtime", "tflite"]
+    cache = {"KIND_TF_CACHE": str(scratch / "tflite_cache")}
+    result["tflite_baseline"] = run_enhance_memory((64, 64), scratch, tflite, env=cache)
+    result["tflite_total"] = run_enhance_memory(size, scratch, tflite, env=cache)
     # What the image's own arrays take: the uint8 input, the float32 output, its uint8 copy for the PNG.
     result["arrays_mb"] = height * width * 3 * (1 + 4 + 1) / 2**20
     return result
@@ -768,6 +776,27 @@ def combined_weights(base: Path, restore: Path | None, scratch: Path) -> Path:
     return target
 
 
+SIZE_KEYS = {"kind": "kind_sizes", "zero_dce": "zero_dce_sizes", "kindpp": "kindpp_sizes"}
+
+
+def skip_cases(plan: dict[str, Any], entries: list[str], error) -> dict[str, Any]:
+    """``plan`` without the inference cases named by ``entries`` ("SIZE" for every model, "MODEL:SIZE")."""
+    plan = {**plan, **{key: dict(plan[key]) for key in SIZE_KEYS.values()}}
+    for entry in entries:
+        model, _, label = entry.rpartition(":")
+        models = [model] if model else list(SIZE_KEYS)
+        if model and model not in SIZE_KEYS:
+            error(f"--skip {entry}: unknown model {model!r} (one of {', '.join(SIZE_KEYS)})")
+        if not any(label in plan[SIZE_KEYS[name]] for name in models):
+            error(f"--skip {entry}: no such case in this mode (sizes: "
+                  f"{', '.join(sorted(set().union(*(plan[key] for key in SIZE_KEYS.values()))))})")
+        for name in models:
+            plan[SIZE_KEYS[name]].pop(label, None)
+    plan["jit_cases"] = tuple((model, label) for model, label in plan["jit_cases"]
+                              if label in plan[SIZE_KEYS[model]])
+    return plan
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes and few repeats (development)")
@@ -775,6 +804,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated subset of: inference, ceiling, threads, batching, folder, "
                              "train, psnr, auto, memory")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (median reported)")
+    parser.add_argument("--skip", default=None, metavar="CASES",
+                        help="inference cases to leave out: sizes (4000x3000) or MODEL:SIZE (kindpp:1200x900; "
+                             "models kind, zero_dce, kindpp), comma-separated — e.g. on a slow CPU; the XLA rows "
+                             "follow; the memory section keeps its photo. Default: every case of the mode")
     parser.add_argument("--intra-op-threads", type=int, default=None, help="for every case (default: TF's)")
     parser.add_argument("--inter-op-threads", type=int, default=None, help="for every case (default: TF's)")
     parser.add_argument("--weights", default=str(REPO / "checkpoints" / "kind"),
@@ -804,13 +837,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     plan = QUICK if args.quick else FULL
+    if args.skip:   # e.g. a run on a slow CPU without the minutes-long cases
+        plan = skip_cases(plan, [entry.strip() for entry in args.skip.split(",") if entry.strip()], parser.error)
     repeats = args.repeats or plan["repeats"]
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    needs_600 = sorted({"ceiling", "threads", "batching"} & set(sections))
+    if "600x400" not in plan["kind_sizes"] and needs_600:
+        parser.error(f"--skip: the {', '.join(needs_600)} section(s) run at KinD's 600x400 case; keep it")
     threads = {"intra_op": args.intra_op_threads, "inter_op": args.inter_op_threads}
     name = args.out or ("quick" if args.quick else "full")
     report: dict[str, Any] = {"mode": "quick" if args.quick else "full", "name": name, "notes": [],
                               "machine": machine_info(), "shared_before": shared_machine(),
-                              "threads": threads, "rows": [], "folder": [], "train": {}, "psnr": None,
+                              "threads": threads, "skipped": args.skip, "rows": [], "folder": [], "train": {},
+                              "psnr": None,
                               "ceiling": None}
     started = time.perf_counter()
     rows = report["rows"]
@@ -1030,7 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         report["memory"] = memory
-        for part in (p for p in ("baseline", "window", "total") if p in memory):
+        for part in (p for p in ("baseline", "window", "total", "tflite_baseline", "tflite_total") if p in memory):
             row = memory[part]
             print(f"  {part:8s} {row['size'][1]}x{row['size'][0]}: " + (f"{row['peak_rss_mb']:.0f} MB"
                   if "error" not in row else f"FAILED: {row['error']}"), flush=True)
@@ -1437,18 +1476,24 @@ def render_markdown(report, plan) -> str:
                   "(`ru_maxrss` via `os.wait4`) of three processes: the same command on a 64×64 image (the "
                   "baseline: Python, TensorFlow, weights, one traced call), on one tile's window alone (baseline + "
                   "one tile's activations) and on the whole image.", "",
-                  "| process | image | peak RSS | over the baseline |", "|---|---|---:|---:|"]
+                  "| process | image | peak RSS | over the baseline | wall (start-up included) |",
+                  "|---|---|---:|---:|---:|"]
         base = memory["baseline"].get("peak_rss_mb")
-        for part, name in (("baseline", "baseline"), ("window", "one tile's window"), ("total", "whole image")):
+        tflite_base = memory.get("tflite_baseline", {}).get("peak_rss_mb")
+        for part, name in (("baseline", "baseline"), ("window", "one tile's window"), ("total", "whole image"),
+                           ("tflite_baseline", "`--runtime tflite` baseline (converts into an empty cache)"),
+                           ("tflite_total", "`--runtime tflite` whole image (cached flatbuffer)")):
             if part not in memory:
                 continue
             row = memory[part]
             size = f"{row['size'][1]}×{row['size'][0]}"
             if "error" in row:
-                lines.append(f"| {name} | {size} | failed: {row['error'][:80]} | |")
+                lines.append(f"| {name} | {size} | failed: {row['error'][:80]} | | |")
                 continue
-            extra = f"{row['peak_rss_mb'] - base:+.0f} MB" if base and part != "baseline" else ""
-            lines.append(f"| {name} | {size} | {row['peak_rss_mb']:.0f} MB | {extra} |")
+            reference = tflite_base if part.startswith("tflite") else base
+            extra = f"{row['peak_rss_mb'] - reference:+.0f} MB" if reference and "baseline" not in part else ""
+            wall = f"{row['wall_s']:.1f} s" if "wall_s" in row else ""
+            lines.append(f"| {name} | {size} | {row['peak_rss_mb']:.0f} MB | {extra} | {wall} |")
         lines += ["", f"The image's own arrays (uint8 input, float32 output, its uint8 PNG copy): "
                       f"{memory['arrays_mb']:.0f} MB."]
     if report["targets"]:

@@ -124,3 +124,16 @@ def test_quick_mode_groups_cases_in_one_process(bench, monkeypatch):
     assert [r["case"] for r in bench.run_workers(specs, group=True)] == [0, 1, 2] and len(calls) == 1
     assert bench.run_workers(specs, group=False) == [{"median_s": 2.0}] * 3 and len(calls) == 4
     assert bench.QUICK["group"] and not bench.FULL["group"]
+
+
+def test_skip_leaves_out_named_cases_only(bench):
+    """``--skip 4000x3000,kindpp:1200x900`` drops those inference cases (and their XLA rows), nothing else."""
+    errors = []
+    plan = bench.skip_cases(bench.FULL, ["4000x3000", "kindpp:1200x900"], errors.append)
+    assert list(plan["kind_sizes"]) == list(plan["zero_dce_sizes"]) == ["600x400", "1200x900"]
+    assert list(plan["kindpp_sizes"]) == ["600x400"] and not errors
+    assert list(bench.FULL["kindpp_sizes"]) == ["600x400", "1200x900"]   # the mode's plan is not changed
+    plan = bench.skip_cases(bench.FULL, ["zero_dce:1200x900"], errors.append)
+    assert plan["jit_cases"] == (("kind", "600x400"),) and list(plan["kind_sizes"]) == list(bench.FULL["kind_sizes"])
+    bench.skip_cases(bench.FULL, ["99x9", "foo:600x400"], errors.append)
+    assert len(errors) == 2 and "99x9" in errors[0] and "'foo'" in errors[1]
