@@ -787,9 +787,11 @@ def skip_cases(plan: dict[str, Any], entries: list[str], error) -> dict[str, Any
         models = [model] if model else list(SIZE_KEYS)
         if model and model not in SIZE_KEYS:
             error(f"--skip {entry}: unknown model {model!r} (one of {', '.join(SIZE_KEYS)})")
+            continue
         if not any(label in plan[SIZE_KEYS[name]] for name in models):
             error(f"--skip {entry}: no such case in this mode (sizes: "
                   f"{', '.join(sorted(set().union(*(plan[key] for key in SIZE_KEYS.values()))))})")
+            continue
         for name in models:
             plan[SIZE_KEYS[name]].pop(label, None)
     plan["jit_cases"] = tuple((model, label) for model, label in plan["jit_cases"]
