@@ -71,6 +71,7 @@ FULL = {
     "folder_images": 50,
     "folder_sizes": [(400, 600), (600, 400), (480, 640), (512, 512), (300, 450), (768, 1024)],
     "train_steps": {"decom": 20, "restore": 3, "adjust": 30}, "train_patch": {},
+    "train_bf16": "always", "train_jit": True,
     "psnr_pairs": 8,
     "gemm_size": 4096,
     # The original TF1 graph runs untiled: at 4000×3000 that is ~11 GB of activations, like the eager baseline,
@@ -79,7 +80,7 @@ FULL = {
     # ratio "auto" vs a fixed ratio, same process, alternating runs (issue: ≤ 10 % at 512×512 and 1200×900)
     "auto_sizes": {"512x512": (512, 512), "1200x900": (900, 1200)}, "auto_repeats": 5,
     # python enhance.py on a 4000×3000 photo in its own process (default recipe, float32, automatic tiling)
-    "memory_size": (3000, 4000), "memory_args": [], "memory_window": True,
+    "memory_size": (3000, 4000), "memory_args": [], "memory_window": True, "memory_tflite": True,
     "group": False, "huge_graph_only": False, "jit_cases": (("kind", "600x400"), ("zero_dce", "1200x900")),
     "thread_settings": ((None, None), (1, 1), (2, 1), (4, 2)), "batching_precisions": ("float32", "bfloat16"),
     "folder_precisions": ("float32", "bfloat16"),
@@ -94,12 +95,16 @@ QUICK = {
     "folder_images": 8,
     "folder_sizes": [(120, 160), (160, 120), (128, 128), (96, 144)],
     "train_steps": {"decom": 3, "restore": 2, "adjust": 3}, "train_patch": {"restore": 96},
+    # ~6 minutes: bfloat16 training only where the CPU has bf16 instructions (emulated it is ~8× slower than
+    # float32 and its trace alone takes ~20 s), no XLA training rows, no --runtime tflite memory rows.
+    "train_bf16": "if-native", "train_jit": False,
     "psnr_pairs": 1,
     "gemm_size": 1024,
     "original_runs": 2, "original_fallback": {},
     "auto_sizes": {"512x512": (256, 256), "1200x900": (360, 480)}, "auto_repeats": 3,
     # a 4000×3000 run takes minutes on 2 cores: quick mode tiles 1200×900 with a 300 MB activation budget
-    "memory_size": (900, 1200), "memory_args": ["--max-memory", "300"], "memory_window": False,
+    "memory_size": (720, 960), "memory_args": ["--max-memory", "300"], "memory_window": False,
+    "memory_tflite": False,
     # Quick mode's time goes to process start-up (TensorFlow, the networks, a trace: ~20 s each on a loaded
     # 2-core machine), so it runs each section's cases in one process, one size per model (and the
     # "4000x3000" stand-in for tiling, graph float32 only), fewer thread settings, float32-only batching
@@ -444,7 +449,7 @@ def run_enhance_memory(image_size: tuple[int, int], scratch: Path, extra: list[s
 
 
 def measure_enhance_memory(size: tuple[int, int], extra: list[str], scratch: Path,
-                           window_too: bool = True) -> dict[str, Any]:
+                           window_too: bool = True, tflite_too: bool = True) -> dict[str, Any]:
     """Peak RSS of enhance.py on ``size`` and the two parts it is made of, each in a process of its own:
     the baseline (the same command on a 64×64 image: Python, TensorFlow, the weights, one traced call) and
     the largest tile's window enhanced whole (the baseline plus one tile's activations)."""
@@ -462,10 +467,11 @@ def measure_enhance_memory(size: tuple[int, int], extra: list[str], scratch: Pat
     # The same command with --runtime tflite (issue 21 item 4's AVX2 path). Its first run converts the weights
     # into the cache (a scratch cache here, so a stale one cannot be read): that run is the baseline, the whole
     # image then loads the cached flatbuffer as every later run does.
-    tflite = [*extra, "--runtime", "tflite"]
-    cache = {"KIND_TF_CACHE": str(scratch / "tflite_cache")}
-    result["tflite_baseline"] = run_enhance_memory((64, 64), scratch, tflite, env=cache)
-    result["tflite_total"] = run_enhance_memory(size, scratch, tflite, env=cache)
+    if tflite_too:
+        tflite = [*extra, "--runtime", "tflite"]
+        cache = {"KIND_TF_CACHE": str(scratch / "tflite_cache")}
+        result["tflite_baseline"] = run_enhance_memory((64, 64), scratch, tflite, env=cache)
+        result["tflite_total"] = run_enhance_memory(size, scratch, tflite, env=cache)
     # What the image's own arrays take: the uint8 input, the float32 output, its uint8 copy for the PNG.
     result["arrays_mb"] = height * width * 3 * (1 + 4 + 1) / 2**20
     return result
@@ -962,6 +968,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f" GEMM float32 {result['gemm']['float32']['gflops_per_s']:.0f} GFLOP/s" if "error" not in result
               else f" FAILED: {result['error']}", flush=True)
 
+    if "batching" in sections:
+        print("batching 4 same-size images (KinD graph, 600x400 case)", flush=True)
+        size = plan["kind_sizes"]["600x400"]
+        for precision in plan["batching_precisions"]:
+            for variant in ("one-by-one", "batched"):   # medians are for the 4 images
+                case("batching", "kind", "600x400", variant, precision, f"{size[1]}x{size[0]}", size, batch=4)
+    flush()
+
+    # After the flush: quick mode's default thread setting is then the inference group's own, measured case.
     if "threads" in sections:
         print("thread settings (KinD float32 graph, 600x400 case)", flush=True)
         size = plan["kind_sizes"]["600x400"]
@@ -983,14 +998,6 @@ def main(argv: list[str] | None = None) -> int:
                          "threads": label, **result})
             print(f" {result.get('median_s', float('nan')):.3f} s" if "error" not in result
                   else f" FAILED: {result['error']}", flush=True)
-
-    if "batching" in sections:
-        print("batching 4 same-size images (KinD graph, 600x400 case)", flush=True)
-        size = plan["kind_sizes"]["600x400"]
-        for precision in plan["batching_precisions"]:
-            for variant in ("one-by-one", "batched"):   # medians are for the 4 images
-                case("batching", "kind", "600x400", variant, precision, f"{size[1]}x{size[0]}", size, batch=4)
-    flush()
 
     if "folder" in sections:
         print(f"folder throughput ({plan['folder_images']} mixed-size images)", flush=True)
@@ -1023,8 +1030,10 @@ def main(argv: list[str] | None = None) -> int:
     if "train" in sections:
         print("training steps/second (default batch and patch sizes of the original recipe)", flush=True)
         stages = ("decom", "restore", "adjust")
-        variants = {stage: ["eager-tape", "trainer", "trainer-bf16"] + (["trainer-jit"] if stage != "restore" else [])
-                    for stage in stages}
+        has_bf16 = bool(report["machine"].get("amx_bf16") or report["machine"].get("avx512_bf16"))
+        variants = {stage: ["eager-tape", "trainer"]
+                    + (["trainer-bf16"] if plan["train_bf16"] == "always" or has_bf16 else [])
+                    + (["trainer-jit"] if stage != "restore" and plan["train_jit"] else []) for stage in stages}
         specs = [{"kind": "train", "stage": stage, "steps": plan["train_steps"][stage],
                   "patch": plan["train_patch"].get(stage), "variants": variants[stage], **threads} for stage in stages]
         for stage, result in zip(stages, run_workers(specs, group)):
@@ -1067,7 +1076,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak RSS of python enhance.py @ {width}x{height} (own processes)", flush=True)
         scratch = Path(tempfile.mkdtemp(prefix="kind_tf_bench_m_"))
         try:
-            memory = measure_enhance_memory(plan["memory_size"], plan["memory_args"], scratch, plan["memory_window"])
+            memory = measure_enhance_memory(plan["memory_size"], plan["memory_args"], scratch, plan["memory_window"],
+                                            plan["memory_tflite"])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         report["memory"] = memory
