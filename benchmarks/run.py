@@ -740,6 +740,11 @@ def machine_info() -> dict[str, Any]:
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")}
 
 
+def has_bf16_instructions(machine: dict[str, Any]) -> bool:
+    """Whether machine_info's CPU computes bfloat16 natively (AMX or AVX512-BF16); elsewhere oneDNN emulates it."""
+    return bool(machine.get("amx_bf16") or machine.get("avx512_bf16"))
+
+
 def shared_machine() -> dict[str, Any]:
     """Other training runs and the load average: the numbers are noisy when the machine is shared."""
     found = subprocess.run(["pgrep", "-af", "train.py"], capture_output=True, text=True).stdout
@@ -1030,7 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
     if "train" in sections:
         print("training steps/second (default batch and patch sizes of the original recipe)", flush=True)
         stages = ("decom", "restore", "adjust")
-        has_bf16 = bool(report["machine"].get("amx_bf16") or report["machine"].get("avx512_bf16"))
+        has_bf16 = has_bf16_instructions(report["machine"])
         variants = {stage: ["eager-tape", "trainer"]
                     + (["trainer-bf16"] if plan["train_bf16"] == "always" or has_bf16 else [])
                     + (["trainer-jit"] if stage != "restore" and plan["train_jit"] else []) for stage in stages}
@@ -1235,8 +1240,7 @@ def evaluate_targets(report, plan) -> list[dict[str, Any]]:
                     add(f"{name} {precision} {label} no slower than the {_original_label(model)} (same run{note})",
                         row["median_s"] <= reference,
                         f"{_fmt_s(row['median_s'])} vs {_fmt_s(reference)}: {reference / row['median_s']:.2f}×")
-    machine = report.get("machine", {})
-    has_bf16 = bool(machine.get("amx_bf16") or machine.get("avx512_bf16"))
+    has_bf16 = has_bf16_instructions(report.get("machine", {}))
     for label in plan["kind_sizes"]:
         if label in plan["huge"]:
             continue
