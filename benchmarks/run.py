@@ -1261,7 +1261,9 @@ def evaluate_targets(report, plan) -> list[dict[str, Any]]:
         f32 = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="float32",
                     jit=False)
         bf16 = _find(rows, section="inference", model="kind", case=label, variant="graph", precision="bfloat16")
-        if f32 and bf16:
+        # Without bfloat16 instructions oneDNN emulates bfloat16 (no faster than float32): the target is for
+        # the CPUs that have them; elsewhere the ratio stays in the inference table, a figure and not a target.
+        if f32 and bf16 and has_bf16:
             speedup = f32["median_s"] / bf16["median_s"]
             add(f"KinD bfloat16 ≥ {BF16_SPEEDUP_TARGET}× float32 at {label}", speedup >= BF16_SPEEDUP_TARGET,
                 f"{speedup:.2f}×")

@@ -77,6 +77,17 @@ def test_targets_compare_with_the_same_run_original_only(bench):
     assert not any("bfloat16 600x400 no slower" in name for name in names)   # not measured: no target
 
 
+def test_bf16_speedup_target_only_where_the_cpu_has_bf16_instructions(bench):
+    rows = [_row("kind", "600x400", "graph", 1.0), _row("kind", "600x400", "graph", 0.5, precision="bfloat16")]
+    avx2 = {t["target"]: t for t in bench.evaluate_targets(_report(rows), bench.QUICK)}
+    assert not any("float32 at 600x400" in name for name in avx2)          # emulated bf16: a figure, no target
+    amx = _report(rows)
+    amx["machine"]["amx_bf16"] = True
+    targets = {t["target"]: t for t in bench.evaluate_targets(amx, bench.QUICK)}
+    assert targets["KinD bfloat16 ≥ 1.5× float32 at 600x400"] == {
+        "target": "KinD bfloat16 ≥ 1.5× float32 at 600x400", "met": True, "detail": "2.00×"}
+
+
 def test_machine_lines_name_cpu_isa_gemm_versions_and_load(bench):
     text = "\n".join(bench.machine_lines(_report([])))
     for part in ("AMD EPYC", "2 logical / 2 physical", "ISA: avx2, fma (no avx512f", "float32 41 GFLOP/s",
