@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """kind-tf CPU benchmarks: inference latency and memory, folder throughput, training speed, bf16 accuracy.
 
-    python benchmarks/run.py            # the full benchmark (12 min on a quiet 2-core AMX Xeon)
-    python benchmarks/run.py --quick    # small sizes, few repeats: for development (24 min on a loaded 2-core EPYC)
+    python benchmarks/run.py            # the full benchmark (28 min on a quiet 2-core AMX Xeon, 63 min on an
+                                        # AVX2 EPYC without its 4000x3000 and KinD++ 1200x900 cases)
+    python benchmarks/run.py --quick    # small sizes, few repeats: for development (4 min on a quiet 2-core EPYC)
 
 Every figure is printed next to baselines measured in the same run (the plain eager Keras call for
 inference, a plain eager GradientTape loop for training; the original KinD TF1 graph, and the original
