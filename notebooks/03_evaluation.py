@@ -49,13 +49,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 import kind_tf
+from kind_tf.plotting import notebook_style
 
-set_matplotlib_formats("jpeg", pil_kwargs={"quality": 85})    # small notebooks: JPEG figures, 80 dpi
-plt.rcParams.update({"figure.dpi": 80, "figure.facecolor": "white", "savefig.facecolor": "white",
-                     "axes.titlesize": 10})
+notebook_style()    # small notebooks: JPEG figures, 80 dpi
 
 REPO = Path(kind_tf.__file__).resolve().parents[1]                     # this kind-tf checkout
 SHARED = Path(os.environ.get("KIND_TF_SHARED", REPO.parent / "shared"))  # reference material: ../shared

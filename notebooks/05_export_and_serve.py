@@ -39,15 +39,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 import kind_tf
+from kind_tf.plotting import notebook_style, show
 
-set_matplotlib_formats("jpeg", pil_kwargs={"quality": 85})    # small notebooks: JPEG figures, 80 dpi
-plt.rcParams.update({"figure.dpi": 80, "figure.facecolor": "white", "savefig.facecolor": "white",
-                     "axes.titlesize": 10})
+notebook_style()    # small notebooks: JPEG figures, 80 dpi
 
 REPO = Path(kind_tf.__file__).resolve().parents[1]                     # this kind-tf checkout
 SHARED = Path(os.environ.get("KIND_TF_SHARED", REPO.parent / "shared"))  # reference material: ../shared
@@ -55,26 +52,6 @@ SHARED = Path(os.environ.get("KIND_TF_SHARED", REPO.parent / "shared"))  # refer
 # Everything this notebook writes goes into a temporary folder (removed at the end), never the checkout.
 _workdir = tempfile.TemporaryDirectory(prefix="kind_tf_05_export_")
 WORK = Path(_workdir.name)
-
-
-def show(images, titles=(), cols=None, width=15.0):
-    """Images side by side in rows of `cols`; one-channel maps (R, I, ...) in gray, all on [0, 1]."""
-    cols = cols or len(images)
-    rows = -(-len(images) // cols)
-    height, w = np.asarray(images[0]).shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(width, rows * (width / cols * height / w + 0.35)), squeeze=False)
-    titles = list(titles) + [""] * (len(images) - len(titles))
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, title in zip(axes.flat, images, titles):
-        image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
-        if image.ndim == 3 and image.shape[-1] == 1:
-            image = image[..., 0]
-        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
-        ax.set_title(title)
-    fig.tight_layout(pad=0.4)
-    plt.show()
-
 
 # %%
 import tensorflow as tf

@@ -36,38 +36,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # quieter TensorFlow start-
 
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib_inline.backend_inline import set_matplotlib_formats
 
 import kind_tf
 from kind_tf.enhance_job import SAMPLE_IMAGE
 from kind_tf.image_ops import shrink_to
 from kind_tf.io import load_image
+from kind_tf.plotting import notebook_style, show
 
-set_matplotlib_formats("jpeg", pil_kwargs={"quality": 85})    # small notebooks: JPEG figures, 80 dpi
-plt.rcParams.update({"figure.dpi": 80, "figure.facecolor": "white", "savefig.facecolor": "white",
-                     "axes.titlesize": 10})
-
-
-def show(images, titles=(), cols=None, width=15.0, cmap="gray"):
-    """Images side by side in rows of `cols`; one-channel maps in `cmap`, all on [0, 1]."""
-    cols = cols or len(images)
-    rows = -(-len(images) // cols)
-    height, w = np.asarray(images[0]).shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(width, rows * (width / cols * height / w + 0.35)), squeeze=False)
-    titles = list(titles) + [""] * (len(images) - len(titles))
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, title in zip(axes.flat, images, titles):
-        image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
-        if image.ndim == 3 and image.shape[-1] == 1:
-            image = image[..., 0]
-        ax.imshow(image, cmap=cmap if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
-        ax.set_title(title)
-    fig.tight_layout(pad=0.4)
-    plt.show()
-
+notebook_style()    # small notebooks: JPEG figures, 80 dpi
 
 # %% [markdown]
 # ## The shipped KinD++ weights
