@@ -174,11 +174,24 @@ def kind_tflite_function(kind: KinD, normalized: bool = False) -> Callable[..., 
     """
     def enhance(image, ratio):
         inputs = image if normalized else kind.normalize_input(image)
-        reflectance, illumination, restored, weight = kind._decompose_and_restore(inputs)
-        adjusted = kind._adjust(illumination, ratio)
-        enhanced = tf.clip_by_value(kind._finish(inputs, illumination, restored, adjusted, weight), 0.0, 1.0)
-        return {"enhanced": enhanced, "illumination": adjusted, "reflectance": restored}
+        stages = _kind_decompose(kind, inputs)
+        enhanced, adjusted = _kind_finish(kind, inputs, **stages, ratio=ratio)
+        return {"enhanced": enhanced, "illumination": adjusted, "reflectance": stages["restored"]}
     return enhance
+
+
+def _kind_decompose(kind: KinD, image: tf.Tensor) -> dict[str, tf.Tensor]:
+    """DecomNet and restoration on a normalised image: what the adjust step and the last step need."""
+    _, illumination, restored, weight = kind._decompose_and_restore(image)
+    return {"illumination": illumination, "restored": restored, "weight": weight}
+
+
+def _kind_finish(kind: KinD, image: tf.Tensor, illumination: tf.Tensor, restored: tf.Tensor, weight: tf.Tensor,
+                 ratio: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The adjust net at ``ratio`` and the recipe's last step (fusion or recomposition), clipped to [0, 1]:
+    (enhanced, adjusted illumination)."""
+    adjusted = kind._adjust(illumination, ratio)
+    return tf.clip_by_value(kind._finish(image, illumination, restored, adjusted, weight), 0.0, 1.0), adjusted
 
 
 def export_kind_tflite(kind: KinD, out_path: str | os.PathLike, quantize: str | None = None,
@@ -257,16 +270,14 @@ def kind_tflite_stages(kind: KinD) -> dict[str, tuple[Callable[..., dict[str, tf
         decompose(image [1, H, W, 3]) -> {"illumination", "restored", "weight"}     (DecomNet, restoration)
         finish(image, illumination, restored, weight, ratio [1]) -> {"enhanced"}       (adjust net, last step)
 
-    Together exactly :func:`kind_tflite_function` with ``normalized=True``; each network is in one signature
-    only (no duplicated weights). Used by :mod:`kind_tf.tflite_runtime`.
+    Together exactly :func:`kind_tflite_function` with ``normalized=True`` (the same two helpers); each network
+    is in one signature only (no duplicated weights). Used by :mod:`kind_tf.tflite_runtime`.
     """
     def decompose(image):
-        _, illumination, restored, weight = kind._decompose_and_restore(image)
-        return {"illumination": illumination, "restored": restored, "weight": weight}
+        return _kind_decompose(kind, image)
 
     def finish(image, illumination, restored, weight, ratio):
-        adjusted = kind._adjust(illumination, ratio)
-        return {"enhanced": tf.clip_by_value(kind._finish(image, illumination, restored, adjusted, weight), 0.0, 1.0)}
+        return {"enhanced": _kind_finish(kind, image, illumination, restored, weight, ratio)[0]}
 
     def spec(channels: int, name: str) -> tf.TensorSpec:
         return tf.TensorSpec([1, None, None, channels], tf.float32, name=name)
