@@ -1,7 +1,8 @@
 """Stage training on the JAX backend: the same trainer, tasks, data and weights folders as on TensorFlow.
 
 - one step from the same initial weights on the same batch (the numpy sampling both routes share) gives
-  the same losses and, after one Adam update, the same weights as TensorFlow (≤ 1e-5), per stage;
+  the same losses and, after one Adam update, the same weights as TensorFlow (≤ 1e-5 wherever the
+  gradient is not at float32 noise level, see assert_same_adam_step), per stage;
 - kill -9 during a JAX run, re-run the same command: it resumes at the last saved step and the next
   loss equals an uninterrupted run's (≤ 1e-6);
 - the weights folder a JAX run exports loads on TensorFlow.
@@ -112,8 +113,31 @@ def test_one_jax_step_equals_one_tensorflow_step_per_stage(data, tmp_path):
         before = initial_weights(stage, initial)
         after = exported_weights(stage, run)
         assert any(np.abs(a - b).max() > 0 for a, b in zip(after, before)), f"{stage}: the step changed nothing"
-        for ours, theirs in zip(jax[stage]["weights"], after):
-            assert np.abs(np.asarray(ours) - theirs).max() <= 1e-5, stage
+        assert_same_adam_step(before, after, [np.asarray(w) for w in jax[stage]["weights"]], stage)
+
+
+def assert_same_adam_step(before: list, tensorflow: list, jax: list, stage: str) -> None:
+    """Adam's first update is Δ = -lr·g/(|g| + ε) per element (m̂ = g, v̂ = g²; Keras folds the bias
+    correction into an effective ε of the same order): ±lr for any gradient well above ε, so there the weights
+    agree to float32 rounding (≤ 1e-5). Only where |g| is of the order of ε (gradients that are float32
+    cancellation noise) the update is steep in g — d(Δ/lr)/dg = ε/(|g| + ε)² — and two backends' last-bit
+    gradient differences can move it by a sizeable part of lr. Those elements are recognised by their update,
+    |Δ| < 0.99·lr in both backends (|g| < 99ε), and must stay few (< 1 %) and within 2·lr (a flipped sign at
+    most); every other element must agree to 1e-5."""
+    steps_tf = [t - b for t, b in zip(tensorflow, before)]
+    steps_jax = [j - b for j, b in zip(jax, before)]
+    lr = max(float(np.abs(step).max()) for step in steps_tf)   # the first step saturates at ±lr for |g| ≫ ε
+    assert lr > 0, stage
+    differ = total = 0
+    for step_tf, step_jax in zip(steps_tf, steps_jax):
+        diff = np.abs(step_jax - step_tf)
+        # both backends' steps below 0.99·lr: a gradient within ~100ε of zero in both
+        unsaturated = (np.abs(step_tf) < 0.99 * lr) & (np.abs(step_jax) < 0.99 * lr)
+        assert diff[~unsaturated].max(initial=0.0) <= 1e-5, stage
+        assert diff.max(initial=0.0) <= 2 * lr + 1e-5, stage
+        differ += int((diff > 1e-5).sum())
+        total += diff.size
+    assert differ <= 0.01 * total, (stage, differ, total)
 
 
 @pytest.mark.slow

@@ -309,3 +309,22 @@ def test_multiworker_two_processes_match_default(tiny, tmp_path):
         np.testing.assert_allclose(b, a, atol=1e-5)
     loss = lambda text: float(text.split("total=")[1].split()[0])
     assert abs(loss(outputs[0][0]) - loss(single.stdout)) <= 1e-5
+
+
+def test_mean_scores_average_per_key_with_psnr_and_ssim_keys():
+    from kind_tf.training.tasks import MeanScores
+
+    scores = MeanScores()
+    scores.add("brightness/input", 0.25)
+    scores.add("brightness/input", np.float32(0.75))
+    out = np.full((1, 16, 16, 3), 0.5, np.float32)
+    scores.add_psnr_ssim("restored", out, out + 0.1)        # MSE 0.01 → PSNR 20 dB
+    scores.add_psnr_ssim("restored", out, out)               # identical → PSNR inf in tf.image.psnr
+    means = scores.means()
+    assert set(means) == {"brightness/input", "restored/psnr", "restored/ssim"}
+    assert means["brightness/input"] == 0.5
+    assert means["restored/psnr"] == np.inf
+    single = MeanScores()
+    single.add_psnr_ssim("restored", out, out + 0.1)
+    assert single.means()["restored/psnr"] == pytest.approx(20.0, abs=1e-4)
+    assert 0.0 < single.means()["restored/ssim"] < 1.0

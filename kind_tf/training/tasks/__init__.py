@@ -11,6 +11,7 @@ Importing this package registers the library's stages (in that order: ``TASKS.na
 from kind_tf.training.tasks.base import (
     TASKS,
     EvalResult,
+    MeanScores,
     Task,
     TaskContext,
     gray3,
@@ -29,6 +30,6 @@ from kind_tf.training.tasks.zero_dce import ZeroDCETask, torch_default_init
 from kind_tf.training.tasks.kindpp import KinDPPDecomTask, KinDPPIlluminationTask, KinDPPRestoreTask
 
 __all__ = ["TASKS", "AdjustTask", "DecomTask", "EvalResult", "FrozenDecomTask", "KinDPPDecomTask",
-           "KinDPPIlluminationTask", "KinDPPRestoreTask", "RestoreTask", "Task", "TaskContext", "ZeroDCETask",
-           "gray3", "image_row", "make_task", "preset_names", "psnr_ssim", "register_task", "stack_rows",
-           "torch_default_init"]
+           "KinDPPIlluminationTask", "KinDPPRestoreTask", "MeanScores", "RestoreTask", "Task", "TaskContext",
+           "ZeroDCETask", "gray3", "image_row", "make_task", "preset_names", "psnr_ssim", "register_task",
+           "stack_rows", "torch_default_init"]

@@ -71,6 +71,25 @@ def psnr_ssim(outputs: Tensor, targets: Tensor) -> tuple[float, float]:
             float(tf.reduce_mean(tf.image.ssim(outputs, targets, max_val=1.0))))
 
 
+class MeanScores:
+    """Evaluation numbers collected per pair, averaged per key: ``add("brightness/input", v)``,
+    ``add_psnr_ssim("restored", output, target)`` (keys ``restored/psnr``, ``restored/ssim``), ``means()``."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, list[float]] = {}
+
+    def add(self, key: str, value: float) -> None:
+        self._values.setdefault(key, []).append(float(value))
+
+    def add_psnr_ssim(self, key: str, outputs: Tensor, targets: Tensor) -> None:
+        psnr, ssim = psnr_ssim(outputs, targets)
+        self.add(f"{key}/psnr", psnr)
+        self.add(f"{key}/ssim", ssim)
+
+    def means(self) -> dict[str, float]:
+        return {key: float(np.mean(values)) for key, values in self._values.items()}
+
+
 def gray3(single: np.ndarray) -> np.ndarray:
     return np.concatenate([single] * 3, axis=-1)
 

@@ -23,7 +23,16 @@ from kind_tf.losses import kind as kind_losses
 from kind_tf.methods.kind import BACKBONES
 from kind_tf.registry import Registry, UnknownNameError
 from kind_tf.training.config import ConfigError, StageRecipe
-from kind_tf.training.tasks.base import TASKS, EvalResult, Task, TaskContext, image_row, psnr_ssim, stack_rows
+from kind_tf.training.tasks.base import (
+    TASKS,
+    EvalResult,
+    MeanScores,
+    Task,
+    TaskContext,
+    image_row,
+    psnr_ssim,
+    stack_rows,
+)
 from kind_tf.weights import WeightsError, build_stage, has_stage, load_stage
 
 PIPELINE_EVAL_RATIO = 5.0
@@ -123,7 +132,7 @@ class DecomTask(KinDPipelineEval, Task):
 
     def evaluate(self, model, ratios):
         result = EvalResult()
-        scores: dict[str, list[float]] = {}
+        scores = MeanScores()
         rows_low, rows_high = [], []
         for low_u8, high_u8 in self.eval_pairs:
             low, high = _normalized(low_u8), _normalized(high_u8)
@@ -131,12 +140,10 @@ class DecomTask(KinDPipelineEval, Task):
             r_high, i_high = model(high, training=False)
             for key, (out, ref) in {"recon_low": (r_low * i_low, low), "recon_high": (r_high * i_high, high),
                                     "reflectance_low_vs_high": (r_low, r_high)}.items():
-                psnr, ssim = psnr_ssim(out, ref)
-                scores.setdefault(f"{key}/psnr", []).append(psnr)
-                scores.setdefault(f"{key}/ssim", []).append(ssim)
+                scores.add_psnr_ssim(key, out, ref)
             rows_low.append(image_row(low, r_low, i_low))
             rows_high.append(image_row(high, r_high, i_high))
-        result.metrics = {key: float(np.mean(values)) for key, values in scores.items()}
+        result.metrics = scores.means()
         if rows_low:
             result.images = {"decom_low/input|R|I": stack_rows(rows_low), "decom_high/input|R|I": stack_rows(rows_high)}
         return self.with_pipeline_metrics(result, model)
@@ -250,18 +257,16 @@ class RestoreTask(FrozenDecomTask):
 
     def evaluate(self, model, ratios):
         result = EvalResult()
-        scores: dict[str, list[float]] = {}
+        scores = MeanScores()
         rows = []
         for maps in self.eval_maps:
             maps = self.split(ops.convert_to_tensor(maps))
             target = self.restore_target(maps["reflectance_high"])
             restored = model([maps["reflectance_low"], maps["illumination_low"]], training=False)
             for key, out in {"restored": restored, "input_reflectance": maps["reflectance_low"]}.items():
-                psnr, ssim = psnr_ssim(out, target)
-                scores.setdefault(f"{key}/psnr", []).append(psnr)
-                scores.setdefault(f"{key}/ssim", []).append(ssim)
+                scores.add_psnr_ssim(key, out, target)
             rows.append(image_row(maps["reflectance_low"], restored, target))
-        result.metrics = {key: float(np.mean(values)) for key, values in scores.items()}
+        result.metrics = scores.means()
         if rows:
             result.images = {"restore/R_low|restored|target": stack_rows(rows)}
         return self.with_pipeline_metrics(result, model)
@@ -298,7 +303,7 @@ class AdjustTask(FrozenDecomTask):
 
     def evaluate(self, model, ratios):
         result = EvalResult()
-        scores: dict[str, list[float]] = {}
+        scores = MeanScores()
         rows = []
         for maps in self.eval_maps:
             maps = self.split(ops.convert_to_tensor(maps))
@@ -308,12 +313,10 @@ class AdjustTask(FrozenDecomTask):
                                training=False)
             darkened = model([high, ops.ones_like(high) * ratio], training=False)
             for key, (out, ref) in {"brighten": (brightened, high), "darken": (darkened, low)}.items():
-                psnr, ssim = psnr_ssim(out, ref)
-                scores.setdefault(f"{key}/psnr", []).append(psnr)
-                scores.setdefault(f"{key}/ssim", []).append(ssim)
+                scores.add_psnr_ssim(key, out, ref)
             fixed = [model([low, ops.ones_like(low) * r], training=False) for r in ratios]
             rows.append(image_row(low, *fixed, high))
-        result.metrics = {key: float(np.mean(values)) for key, values in scores.items()}
+        result.metrics = scores.means()
         if rows:
             label = "|".join(f"x{r:g}" for r in ratios)
             result.images = {f"adjust/I_low|{label}|I_high": stack_rows(rows)}

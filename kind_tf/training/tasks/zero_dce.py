@@ -18,7 +18,7 @@ from kind_tf.image_ops import Tensor
 from kind_tf.losses.zero_reference import EXPOSURE_PATCH_SIZE, zero_dce_loss_terms
 from kind_tf.models.zero_dce import INFERENCE_SCALE_FACTOR, ZeroDCEPlusPlus, apply_curve
 from kind_tf.training.config import ConfigError, StageRecipe
-from kind_tf.training.tasks.base import TASKS, EvalResult, Task, image_row, stack_rows
+from kind_tf.training.tasks.base import TASKS, EvalResult, MeanScores, Task, image_row, stack_rows
 from kind_tf.weights import WeightsError
 
 RECIPES = {
@@ -125,19 +125,19 @@ class ZeroDCETask(Task):
 
     def evaluate(self, model, ratios):
         result = EvalResult()
-        scores: dict[str, list[float]] = {}
+        scores = MeanScores()
         rows = []
         for image, _ in self.eval_pairs:
             images = ops.convert_to_tensor(to_float(image[None]))
             enhanced, curve = self.forward(model, images)
             terms = zero_dce_loss_terms(images, enhanced, curve)
             for name, value in terms.items():
-                scores.setdefault(f"loss/{name}", []).append(float(value))
+                scores.add(f"loss/{name}", value)
             clipped = ops.clip(enhanced, 0.0, 1.0)
-            scores.setdefault("brightness/input", []).append(float(ops.mean(images)))
-            scores.setdefault("brightness/enhanced", []).append(float(ops.mean(clipped)))
+            scores.add("brightness/input", ops.mean(images))
+            scores.add("brightness/enhanced", ops.mean(clipped))
             rows.append(image_row(images, clipped, (1.0 - curve) / 2.0))
-        result.metrics = {key: float(np.mean(values)) for key, values in scores.items()}
+        result.metrics = scores.means()
         if rows:
             result.images = {"zerodce/input|enhanced|curve_map": stack_rows(rows)}
         return result
