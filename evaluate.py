@@ -10,4 +10,7 @@ import sys
 from kind_tf.cli.evaluate import build_parser, main  # noqa: F401  (build_parser: the script's parser, as before)
 
 if __name__ == "__main__":
+    from kind_tf._quiet import assume_frozen_weights
+
+    assume_frozen_weights()   # an inference-only process (see kind_tf._quiet.assume_frozen_weights)
     sys.exit(main())

@@ -396,4 +396,7 @@ def main(argv: Sequence[str] | None = None, prog: str = SCRIPT) -> int:
 
 
 if __name__ == "__main__":
+    from kind_tf._quiet import assume_frozen_weights
+
+    assume_frozen_weights()   # the demo only enhances (see kind_tf._quiet.assume_frozen_weights)
     sys.exit(main())

@@ -77,6 +77,20 @@ def test_targets_compare_with_the_same_run_original_only(bench):
     assert not any("bfloat16 600x400 no slower" in name for name in names)   # not measured: no target
 
 
+def test_original_with_frozen_weights_is_its_own_row_and_figure(bench):
+    """kind-tf's inference processes set TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1; the original with the same setting is
+    a row of its own, our float32 row names both ratios, and the target stays the original as released."""
+    rows = [_row("kind", "600x400", "original", 0.54), _row("kind", "600x400", "original_frozen", 0.49),
+            _row("kind", "600x400", "graph", 0.50)]
+    table = "\n".join(bench.inference_table(_report(rows), bench.QUICK))
+    assert "| original TF1 graph, TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 (as kind-tf's) | 490.0 ms |" in table
+    assert "| 1.08× faster; 0.98× the original with TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 |" in table
+    targets = {t["target"]: t for t in bench.evaluate_targets(_report(rows), bench.QUICK)}
+    assert targets["KinD float32 600x400 no slower than the original TF1 graph (same run)"]["met"]
+    same_setting = [t for name, t in targets.items() if "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 too" in name]
+    assert len(same_setting) == 1 and not same_setting[0]["met"] and same_setting[0]["detail"].endswith("0.98×")
+
+
 def test_bf16_speedup_target_only_where_the_cpu_has_bf16_instructions(bench):
     rows = [_row("kind", "600x400", "graph", 1.0), _row("kind", "600x400", "graph", 0.5, precision="bfloat16")]
     avx2 = {t["target"]: t for t in bench.evaluate_targets(_report(rows), bench.QUICK)}

@@ -134,4 +134,30 @@ def test_setup_cfg_lists_every_package(repo_root):
     found = set(setuptools.find_packages(str(repo_root), include=["kind_tf", "kind_tf.*"]))
     assert listed == found | {"kind_tf._checkpoints"}
     assert config["options"]["package_dir"].split() == ["kind_tf._checkpoints", "=", "checkpoints"]
-    assert "kind-tf = kind_tf.cli:main" in config["options.entry_points"]["console_scripts"]
+    assert "kind-tf = kind_tf.cli:console_main" in config["options.entry_points"]["console_scripts"]
+
+
+def test_only_inference_processes_assume_frozen_weights(monkeypatch):
+    """TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 (oneDNN keeps each filter's reordered copy for the process) is set by the
+    console command for inference-only sub-commands, never for train or by main() itself (which may run inside
+    a process that trains), and a value the user chose is kept."""
+    import os
+
+    from kind_tf._quiet import FROZEN_WEIGHTS_ENV, assume_frozen_weights
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv=None: seen.append(os.environ.get(FROZEN_WEIGHTS_ENV)) or 0)
+    for command, expected in (("enhance", "1"), ("evaluate", "1"), ("demo", "1"), ("train", None),
+                              ("export", None), ("--version", None)):
+        monkeypatch.delenv(FROZEN_WEIGHTS_ENV, raising=False)
+        monkeypatch.setattr("sys.argv", ["kind-tf", command])
+        assert cli.console_main() == 0
+        assert seen.pop() == expected, command
+    monkeypatch.setenv(FROZEN_WEIGHTS_ENV, "0")
+    assume_frozen_weights()
+    assert os.environ[FROZEN_WEIGHTS_ENV] == "0"
+    repo = Path(__file__).resolve().parents[1]
+    for script in ("enhance.py", "evaluate.py"):
+        main_block = (repo / script).read_text().split('if __name__ == "__main__":', 1)[1]
+        assert "assume_frozen_weights()" in main_block, script
+    assert "assume_frozen_weights" not in (repo / "train.py").read_text()

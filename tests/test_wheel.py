@@ -96,7 +96,7 @@ def test_the_wheel_carries_the_shipped_weights_and_the_readme_says_its_size(whee
             assert f"kind_tf/_checkpoints/{folder}/{file.name}" in names
     assert "kind_tf/assets/sample_dark.png" in names and "kind_tf/cli/__init__.py" in names
     assert not any(name.startswith(("tests/", "checkpoints/", "notebooks/")) for name in names)
-    assert "kind-tf = kind_tf.cli:main" in entry_points
+    assert "kind-tf = kind_tf.cli:console_main" in entry_points
     megabytes = wheel.stat().st_size / 1e6
     print(f"wheel: {wheel.name}, {wheel.stat().st_size:,} bytes ({megabytes:.1f} MB)")
     stated = re.search(r"the wheel is about (\d+) MB", (repo_root / "README.md").read_text())

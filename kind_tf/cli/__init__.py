@@ -67,6 +67,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return command_main(argv[0])(argv[1:], prog=f"{PROG} {argv[0]}")
 
 
+# Sub-commands whose process only runs inference: the console command tells oneDNN their weights are frozen.
+INFERENCE_COMMANDS = ("enhance", "evaluate", "demo")
+
+
+def console_main() -> int:
+    """The ``kind-tf`` console script and ``python -m kind_tf``: :func:`main` on ``sys.argv``, in a process of its
+    own, so an inference-only sub-command may set :func:`kind_tf._quiet.assume_frozen_weights` first (not
+    :func:`main` itself: it may run inside a process that also trains, e.g. a test session)."""
+    if sys.argv[1:2] and sys.argv[1] in INFERENCE_COMMANDS:
+        from kind_tf._quiet import assume_frozen_weights
+
+        assume_frozen_weights()
+    return main()
+
+
 def script_help(doc: str, script: str, prog: str) -> str:
     """A script's docstring as its ``--help`` text, its examples' ``python SCRIPT`` written as ``prog``.
 
