@@ -147,6 +147,9 @@ def test_only_inference_processes_assume_frozen_weights(monkeypatch):
 
     seen = []
     monkeypatch.setattr(cli, "main", lambda argv=None: seen.append(os.environ.get(FROZEN_WEIGHTS_ENV)) or 0)
+    # registered first, so monkeypatch restores the variable's state from before the test (unset, normally)
+    # and not the "1" console_main sets: a leaked "1" would freeze the filters of later tests' trainings.
+    monkeypatch.setenv(FROZEN_WEIGHTS_ENV, "registered")
     for command, expected in (("enhance", "1"), ("evaluate", "1"), ("demo", "1"), ("train", None),
                               ("export", None), ("--version", None)):
         monkeypatch.delenv(FROZEN_WEIGHTS_ENV, raising=False)

@@ -328,3 +328,17 @@ def test_mean_scores_average_per_key_with_psnr_and_ssim_keys():
     single.add_psnr_ssim("restored", out, out + 0.1)
     assert single.means()["restored/psnr"] == pytest.approx(20.0, abs=1e-4)
     assert 0.0 < single.means()["restored/ssim"] < 1.0
+
+
+def test_training_refuses_frozen_weights_setting(tiny, tmp_path, monkeypatch):
+    """TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1 (kind-tf's inference commands set it) would make oneDNN keep the first
+    filters it sees: a training process with it set stops with one clear line before any step."""
+    from kind_tf._quiet import FROZEN_WEIGHTS_ENV
+
+    monkeypatch.setenv(FROZEN_WEIGHTS_ENV, "1")
+    config = TrainConfig(stage="decom", data=str(tiny[0]), run_dir=str(tmp_path), steps=1, **TINY)
+    with pytest.raises(ConfigError, match=f"{FROZEN_WEIGHTS_ENV}=1 is set"):
+        Trainer(config).run()
+    assert not (tmp_path / "decom" / "ckpt").exists()
+    monkeypatch.setenv(FROZEN_WEIGHTS_ENV, "0")
+    assert Trainer(config).run().final_step == 1

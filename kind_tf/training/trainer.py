@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -35,6 +36,7 @@ from typing import Any
 import keras
 from tqdm.auto import tqdm
 
+from kind_tf._quiet import FROZEN_WEIGHTS_ENV
 from kind_tf.data.sampling import Sampling
 from kind_tf.training.config import ConfigError, StageRecipe, TrainConfig
 from kind_tf.training.engines import make_engine
@@ -110,6 +112,17 @@ class _SignalCatcher:
         return False
 
 
+def check_weights_may_change() -> None:
+    """A :class:`ConfigError` when this process told oneDNN its weights never change
+    (``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS``, see :func:`kind_tf._quiet.assume_frozen_weights`): its convolutions
+    would keep computing with the first filters they saw, so training would silently not train."""
+    value = os.environ.get(FROZEN_WEIGHTS_ENV, "").strip().lower()
+    if value in ("1", "true") and keras.backend.backend() == "tensorflow":
+        raise ConfigError(f"{FROZEN_WEIGHTS_ENV}={os.environ[FROZEN_WEIGHTS_ENV]} is set: TensorFlow's oneDNN "
+                          "kernels would keep the first weights they see and training would not train; unset it "
+                          "for training (kind-tf sets it only in its inference commands)")
+
+
 class Trainer:
     """Trains one stage: ``Trainer(config).run()``.
 
@@ -173,6 +186,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         config, recipe, task, engine = self.config, self.recipe, self.task, self.engine
+        check_weights_may_change()
         if recipe.batch_size % engine.replicas:
             raise ConfigError(f"--batch-size {recipe.batch_size} is not divisible by the {engine.replicas} replicas")
         context = TaskContext(config=config, recipe=recipe, run_dir=self.run_dir, weights_dir=self.weights_dir,
