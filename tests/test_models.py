@@ -49,19 +49,26 @@ def test_odd_upsampling_drops_the_last_row_and_column():
     np.testing.assert_array_equal(cut[:, :, :, :4], full[:, :5, :7, :4])
 
 
-def test_upsampling_equals_the_transposed_convolution_it_replaces():
-    """The 1×1-conv + depth_to_space form gives what Conv2DTranspose(2, strides=2) gives with the same kernel."""
-    from kind_tf.models.layers import UpsampleAndConcat
+def test_upsampling_equals_the_transposed_convolution_in_both_formulations():
+    """Float32 runs the transposed convolution itself; bfloat16's 1×1-conv + depth_to_space form
+    (pointwise_transposed_conv) gives what Conv2DTranspose(2, strides=2) gives with the same kernel."""
+    from kind_tf.models.layers import UpsampleAndConcat, pointwise_transposed_conv
 
     rng = np.random.default_rng(2)
     layer = UpsampleAndConcat(5)
     coarse = rng.standard_normal((2, 4, 6, 3)).astype(np.float32)
     skip = rng.standard_normal((2, 7, 11, 2)).astype(np.float32)
     got = keras.ops.convert_to_numpy(layer([coarse, skip]))
-    reference = keras.ops.convert_to_numpy(layer.deconv(coarse))[:, :7, :11, :]   # the transposed conv itself
+    reference = keras.ops.convert_to_numpy(layer.deconv(coarse))   # Keras' Conv2DTranspose, 8 × 12
     assert got.shape == (2, 7, 11, 7)
-    np.testing.assert_allclose(got[..., :5], reference, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[..., :5], reference[:, :7, :11, :], rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(got[..., 5:], skip)
+    pointwise = keras.ops.convert_to_numpy(pointwise_transposed_conv(coarse, layer.deconv.kernel))
+    np.testing.assert_allclose(pointwise, reference, rtol=1e-6, atol=1e-6)
+    # by hand: output block (2i + a, 2j + b) of input pixel (i, j) is Σ_c x[i, j, c] · K[a, b, :, c]
+    kernel = keras.ops.convert_to_numpy(layer.deconv.kernel)
+    np.testing.assert_allclose(reference[1, 2 * 3 + 1, 2 * 5 + 0], kernel[1, 0] @ coarse[1, 3, 5], rtol=1e-5,
+                               atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", list(ORIGINAL_PARAMETER_COUNTS))

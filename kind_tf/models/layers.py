@@ -59,12 +59,15 @@ class UpsampleAndConcat(layers.Layer):
     dropped when the skip size is odd (2n − 1), so cropping at the bottom/right reproduces it exactly
     on any image size.
 
-    With kernel = stride = 2 every input pixel writes its own 2×2 output block, so the transposed
-    convolution is computed as a 1×1 convolution to 4·C channels followed by ``depth_to_space(2)``:
-    the same products and sums (bit-exact against ``Conv2DTranspose``, tested), the same float32 speed,
-    and no ``Conv2DBackpropInput`` op — whose oneDNN bfloat16 kernel keeps memory for every input
-    shape it sees (measured +50–250 MB per new tile shape, 4.7 GB peak on a tiled 4000×3000 photo).
-    The kernel variable stays that of a ``Conv2DTranspose`` sub-layer (``deconv``, layout
+    In float32 it is the original's op, a transposed convolution (``Conv2DBackpropInput`` on TensorFlow).
+    In bfloat16, where oneDNN's ``Conv2DBackpropInput`` kernel keeps memory for every input shape it sees
+    (measured +50–250 MB per new tile shape, 4.7 GB peak on a tiled 4000×3000 photo), it is computed
+    another way: with kernel = stride = 2 every input pixel writes its own 2×2 output block, so a 1×1
+    convolution to 4·C channels followed by ``depth_to_space(2)`` gives the same products and sums
+    (bit-exact against ``Conv2DTranspose``, tested). In float32 that formulation was slower where
+    oneDNN caches filters (AMX Xeon, ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1``, 600×400: DecomNet 140 → 130 ms,
+    RestorationNet 326 → 318 ms with the transposed convolution, identical outputs), so float32 keeps the
+    original's op. The kernel variable stays that of a ``Conv2DTranspose`` sub-layer (``deconv``, layout
     [2, 2, C_out, C_in]) so weights files and the TF1 importer are unchanged.
 
     Called as ``layer([coarse, skip])``.
@@ -82,11 +85,10 @@ class UpsampleAndConcat(layers.Layer):
     def call(self, inputs):
         coarse, skip = inputs
         kernel = ops.cast(self.deconv.kernel, coarse.dtype)            # [2, 2, C_out, C_in]
-        c_out, c_in = kernel.shape[2], kernel.shape[3]
-        # [C_in, 2, 2, C_out] → one 1×1 kernel whose output channel (2·row + col)·C_out + o is the
-        # block position depth_to_space expects.
-        pointwise = ops.reshape(ops.transpose(kernel, [3, 0, 1, 2]), [1, 1, c_in, 4 * c_out])
-        upsampled = ops.depth_to_space(ops.conv(coarse, pointwise, strides=1, padding="valid"), 2)
+        if kernel.dtype == "float32":
+            upsampled = ops.conv_transpose(coarse, kernel, strides=2, padding="same")   # 2n × 2n
+        else:
+            upsampled = pointwise_transposed_conv(coarse, kernel)
         skip_shape = ops.shape(skip)
         upsampled = upsampled[:, : skip_shape[1], : skip_shape[2], :]
         return ops.concatenate([upsampled, ops.cast(skip, upsampled.dtype)], axis=-1)
@@ -97,6 +99,17 @@ class UpsampleAndConcat(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
+
+
+def pointwise_transposed_conv(coarse, kernel):
+    """A 2×2 stride-2 transposed convolution (``kernel`` [2, 2, C_out, C_in]) as a 1×1 convolution to 4·C_out
+    channels and ``depth_to_space(2)``: every input pixel writes its own 2×2 output block (see
+    :class:`UpsampleAndConcat`). Output [N, 2H, 2W, C_out]."""
+    c_out, c_in = kernel.shape[2], kernel.shape[3]
+    # [C_in, 2, 2, C_out] → one 1×1 kernel whose output channel (2·row + col)·C_out + o is the block position
+    # depth_to_space expects.
+    pointwise = ops.reshape(ops.transpose(kernel, [3, 0, 1, 2]), [1, 1, c_in, 4 * c_out])
+    return ops.depth_to_space(ops.conv(coarse, pointwise, strides=1, padding="valid"), 2)
 
 
 def max_pool() -> layers.MaxPooling2D:
